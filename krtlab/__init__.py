@@ -1,0 +1,96 @@
+"""krtlab: author, test and package Konstellation KRE (KAI Server) KRT V1 versions from Jupyter.
+
+>>> import krtlab as krt
+>>> v = krt.Version("greeter-v1", description="Greets whoever asks")
+
+Public names are imported lazily so that ``import krtlab`` stays cheap (no protobuf, gRPC or
+YAML until they are needed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from krtlab.errors import (
+    BundleError,
+    CaptureError,
+    ExecutableNotFound,
+    KrtlabError,
+    MessageTypeError,
+    OverwriteError,
+    ProtoError,
+    SpecError,
+    UnsafeArchiveError,
+    ValidationError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BundleError",
+    "CaptureError",
+    "ExecutableNotFound",
+    "Finding",
+    "KrtlabError",
+    "Manifest",
+    "MessageTypeError",
+    "Node",
+    "OverwriteError",
+    "Project",
+    "ProtoError",
+    "Report",
+    "SpecError",
+    "UnsafeArchiveError",
+    "ValidationError",
+    "Version",
+    "Workflow",
+    "__version__",
+    "load",
+    "load_project",
+]
+
+_LAZY = {
+    "Version": "krtlab.authoring.version",
+    "Workflow": "krtlab.authoring.version",
+    "Node": "krtlab.authoring.node",
+    "Finding": "krtlab.spec.findings",
+    "Report": "krtlab.spec.findings",
+    "Manifest": "krtlab.spec.model",
+    "Project": "krtlab.bundle.project",
+    "load_project": "krtlab.bundle.load",
+}
+
+if TYPE_CHECKING:
+    from krtlab.authoring.node import Node
+    from krtlab.authoring.version import Version, Workflow
+    from krtlab.bundle.load import load_project
+    from krtlab.bundle.project import Project
+    from krtlab.spec.findings import Finding, Report
+    from krtlab.spec.model import Manifest
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'krtlab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load(path: Any) -> Version:
+    """Load a version from a project folder, a ``krt.yml`` path or a ``.krt`` archive.
+
+    Raises :class:`BundleError` when the path is not a project at all; problems inside the
+    project are reported by ``load(...).validate()``.
+    """
+    from krtlab.authoring.assemble import version_from_project
+    from krtlab.bundle.load import load_project
+
+    return version_from_project(load_project(path))

@@ -1,0 +1,74 @@
+"""A readable summary of a project (``krtlab inspect``)."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from krtlab.errors import ProtoError
+
+from .project import Project
+
+__all__ = ["format_summary", "summarize"]
+
+
+def summarize(project: Project) -> dict[str, Any]:
+    """Plain data: version, entrypoint, rpcs, nodes (runtime, image, gpu, types), workflows."""
+    from krtlab.spec.contracts import resolve_contract
+
+    m = project.manifest
+    proto = project.proto_facts()
+    sources = project.source_facts()
+    rpcs = (proto.rpcs or {}) if proto is not None and not proto.issues else {}
+    nodes = []
+    for n in m.nodes:
+        c = resolve_contract(n.name, n.src, proto, sources, {}) if rpcs else None
+        nodes.append({
+            "name": n.name, "runtime": n.runtime, "image": n.image, "gpu": n.gpu, "src": n.src,
+            "size": len(project.files.get(posixpath.normpath(n.src), b"")) if n.src else 0,
+            "input": c.input if c else None, "output": c.output if c else None,
+        })
+    compiled = project.compiled
+    return {
+        "origin": project.origin,
+        "version": m.version,
+        "description": m.description,
+        "entrypoint": {"proto": m.entrypoint.proto, "image": m.entrypoint.image},
+        "rpcs": {r.name: {"input": r.input, "output": r.output} for r in rpcs.values()},
+        "messages": sorted(compiled.all_messages()) if not isinstance(compiled, ProtoError) else [],
+        "config": {"variables": list(m.config.variables), "files": list(m.config.files)},
+        "nodes": nodes,
+        "workflows": [
+            {"name": w.name, "entrypoint": w.entrypoint, "sequential": list(w.sequential)}
+            for w in m.workflows
+        ],
+        "files": len(project.files),
+        "bytes": sum(len(d) for d in project.files.values()),
+    }
+
+
+def format_summary(data: dict[str, Any]) -> str:
+    """The summary as text for a terminal."""
+    short = lambda t: t.rsplit(".", 1)[-1] if t else "?"  # noqa: E731
+    lines = [
+        f"version     {data['version'] or '(none)'}",
+        f"description {data['description'] or '(none)'}",
+        f"entrypoint  {data['entrypoint']['proto']} on {data['entrypoint']['image']}",
+        f"files       {data['files']} ({data['bytes']:,} bytes) from {data['origin']}",
+    ]
+    if data["config"]["variables"] or data["config"]["files"]:
+        cfg = data["config"]["variables"] + [f"{f} (file)" for f in data["config"]["files"]]
+        lines.append(f"config      {', '.join(cfg)}")
+    lines += ["", "workflows"]
+    for w in data["workflows"]:
+        rpc = data["rpcs"].get(w["entrypoint"])
+        sig = f"({short(rpc['input'])}) -> {short(rpc['output'])}" if rpc else "(rpc not in proto)"
+        lines.append(f"  {w['name']}: rpc {w['entrypoint']} {sig}")
+        lines.append("    " + " -> ".join(w["sequential"]))
+    lines += ["", "nodes"]
+    for n in data["nodes"]:
+        gpu = ", gpu" if n["gpu"] else ""
+        types = f" ({short(n['input'])}) -> {short(n['output'])}" if n["input"] or n["output"] else ""
+        lines.append(f"  {n['name']:<19} {n['runtime']:<6} {n['image']}{gpu}")
+        lines.append(f"  {'':<19} {n['src']}{types}")
+    return "\n".join(lines)

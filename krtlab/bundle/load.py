@@ -1,0 +1,93 @@
+"""Reading a project from a folder, a ``krt.yml`` path or a ``.krt`` archive."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from krtlab.errors import BundleError
+from krtlab.spec.findings import ERROR, Finding
+
+from .project import MANIFEST_NAMES, Project, manifest_member
+
+__all__ = ["load_project"]
+
+
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read a project folder, a ``krt.yml``/``krt.yaml`` file, or a ``.krt`` archive.
+
+    Raises:
+        BundleError: the path does not exist or is not a project (UnsafeArchiveError for
+            archives krtlab refuses to unpack). Content problems are not raised here: they are
+            findings of :meth:`Project.validate`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise BundleError(f"{p} does not exist (expected a project folder, a krt.yml or a .krt)")
+    if p.is_dir():
+        return _from_dir(p)
+    if p.name in MANIFEST_NAMES:
+        return _from_dir(p.parent, label=str(p))
+    return _from_archive(p)
+
+
+def _from_dir(root: Path, label: str | None = None) -> Project:
+    from .ignore import IgnoreRules, collect_files
+
+    if not any((root / n).is_file() for n in MANIFEST_NAMES):
+        nested = sorted(
+            str(q.relative_to(root)) for n in MANIFEST_NAMES for q in root.glob(f"*/**/{n}")
+        )[:3]
+        hint = f"; found {', '.join(nested)}: load that folder instead" if nested else ""
+        raise BundleError(f"{root} has no krt.yml at its root{hint}")
+    files: dict[str, bytes] = {}
+    executables = set()
+    for rel in collect_files(root, IgnoreRules.from_dir(root)):
+        full = root / rel
+        try:
+            files[rel] = full.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"cannot read {full}: {exc.strerror or exc}") from None
+        if os.access(full, os.X_OK):
+            executables.add(rel)
+    return Project(files, label or str(root), frozenset(executables))
+
+
+def _from_archive(path: Path) -> Project:
+    from .archive import missing_directory_entries, read_krt
+
+    members = read_krt(path)
+    files = {name: m.data for name, m in members.items()}
+    executables = frozenset(name for name, m in members.items() if m.executable)
+    problems: list[Finding] = []
+    kre_pick = manifest_member(list(members))
+    if kre_pick is None:
+        raise BundleError(
+            f"{path} holds no krt.yml",
+        )
+    if kre_pick not in MANIFEST_NAMES:
+        problems.append(
+            Finding(
+                ERROR,
+                "bundle.manifest_not_at_root",
+                f"krt.yml is at {kre_pick!r}, not at the archive root: KRE reads it but resolves "
+                "every src path from the root",
+                file=kre_pick,
+                hint="pack the files of the project folder, not the folder (krtlab build does)",
+            )
+        )
+    missing = missing_directory_entries(path)
+    if missing:
+        problems.append(
+            Finding(
+                ERROR,
+                "bundle.no_dir_entries",
+                f"the archive has no entries for folders {', '.join(missing[:3])}"
+                + (" ..." if len(missing) > 3 else "")
+                + "; KRE creates folders only from their own entries, so extracting fails",
+                file=str(path),
+                hint="rebuild it with `krtlab build`",
+                kre="error extracting krt files",
+            )
+        )
+    return Project(files, str(path), executables, problems)

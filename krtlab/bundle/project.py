@@ -1,0 +1,244 @@
+"""A KRT project in memory: ``krt.yml`` plus every other file, whatever it came from.
+
+A :class:`Project` is what gets validated, written as a folder or packed as a ``.krt``. It comes
+from a folder, a ``krt.yml`` path, a ``.krt`` archive, or an authored :class:`krtlab.Version`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from krtlab.errors import BundleError, ProtoError
+from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, RpcFacts, SourceFacts
+from krtlab.spec.findings import ERROR, Finding, Report
+from krtlab.spec.model import Manifest
+from krtlab.spec.pysource import read_python_source
+from krtlab.spec.validate import validate
+from krtlab.spec.yamlsrc import ParsedYaml, YamlSyntaxError, parse_yaml
+
+if TYPE_CHECKING:
+    from krtlab.protos import FileSet
+
+__all__ = ["MANIFEST_NAMES", "Project"]
+
+MANIFEST_NAMES = ("krt.yml", "krt.yaml")
+# KRE's admin API takes the first archive entry matching this (the dot is unescaped there too).
+_KRE_MANIFEST_RE = re.compile(r"(^|/)krt.ya?ml$")
+
+
+@dataclass
+class Project:
+    """Every file of a KRT project, keyed by POSIX path relative to the bundle root.
+
+    Attributes:
+        files: path → content, ``krt.yml`` included.
+        origin: where it came from, for messages (``examples/greeter``, ``build/x.krt``).
+        executables: paths that carry the executable bit (Go binaries).
+        problems: findings about the container itself (a nested krt.yml, an archive KRE cannot
+            unpack), added to every validation report.
+    """
+
+    files: dict[str, bytes]
+    origin: str = "<memory>"
+    executables: frozenset[str] = frozenset()
+    problems: list[Finding] = field(default_factory=list)
+
+    # -- what is in it -------------------------------------------------------------------------
+
+    @property
+    def manifest_name(self) -> str:
+        for name in MANIFEST_NAMES:
+            if name in self.files:
+                return name
+        return "krt.yml"
+
+    @property
+    def manifest_text(self) -> str:
+        raw = self.files.get(self.manifest_name, b"")
+        return raw.decode("utf-8", errors="replace")
+
+    @cached_property
+    def parsed(self) -> ParsedYaml | YamlSyntaxError:
+        """krt.yml with line numbers, or the syntax error that stops reading it."""
+        if self.manifest_name not in self.files:
+            return YamlSyntaxError("there is no krt.yml at the bundle root", None)
+        try:
+            return parse_yaml(self.manifest_text)
+        except YamlSyntaxError as exc:
+            return exc
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        """The model (empty fields where krt.yml is missing or broken)."""
+        parsed = self.parsed
+        return Manifest.from_data(parsed.data if isinstance(parsed, ParsedYaml) else None)
+
+    def file_facts(self) -> dict[str, FileFacts]:
+        facts: dict[str, FileFacts] = {}
+        for path, data in self.files.items():
+            facts[path] = FileFacts("file", len(data), data[:4])
+            parent = posixpath.dirname(path)
+            while parent:
+                facts.setdefault(parent, FileFacts("dir"))
+                parent = posixpath.dirname(parent)
+        return facts
+
+    def proto_sources(self) -> dict[str, str]:
+        """Every ``.proto`` at the bundle root (where KRE and protoc expect them)."""
+        return {
+            p: d.decode("utf-8", errors="replace")
+            for p, d in sorted(self.files.items())
+            if p.endswith(".proto") and "/" not in p
+        }
+
+    @cached_property
+    def compiled(self) -> FileSet | ProtoError:
+        """The root protos compiled together, or the error that stops them."""
+        from krtlab.protos import compile_protos
+
+        sources = self.proto_sources()
+        if not sources:
+            return ProtoError("the bundle has no .proto file at its root")
+        try:
+            return compile_protos(sources)
+        except ProtoError as exc:
+            return exc
+
+    def proto_facts(self) -> ProtoFacts | None:
+        proto = posixpath.normpath(self.manifest.entrypoint.proto or "public_input.proto")
+        if proto not in self.files:
+            return None  # reported as proto.missing
+        compiled = self.compiled
+        if isinstance(compiled, ProtoError):
+            issues = tuple((i.file, i.line, i.column, i.message) for i in compiled.issues) or (
+                (proto, None, None, str(compiled)),
+            )
+            return ProtoFacts(file=proto, issues=issues)
+        return proto_facts_from(compiled, proto)
+
+    def source_facts(self) -> dict[str, SourceFacts]:
+        out: dict[str, SourceFacts] = {}
+        for node in self.manifest.nodes:
+            src = posixpath.normpath(node.src) if node.src else ""
+            if src.endswith(".py") and src in self.files:
+                out[src] = read_python_source(self.files[src].decode("utf-8", errors="replace"))
+        return out
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def validate(self, contracts: Mapping[str, NodeContract] | None = None) -> Report:
+        """Everything KRE (and kli) would refuse, plus what breaks at run time."""
+        parsed = self.parsed
+        if isinstance(parsed, YamlSyntaxError):
+            finding = Finding(
+                ERROR,
+                "yaml.syntax" if self.manifest_name in self.files else "bundle.no_manifest",
+                parsed.message
+                if self.manifest_name in self.files
+                else (f"{self.origin} has no krt.yml (or krt.yaml) at its root"),
+                (),
+                self.manifest_name,
+                parsed.line,
+                kre=(
+                    f"error Unmarshal yaml file: {parsed.message}"
+                    if self.manifest_name in self.files
+                    else "error krt.yml file missing"
+                ),
+            )
+            return Report.of([finding, *self.problems], self.origin)
+        report = validate(
+            parsed,
+            manifest_file=self.manifest_name,
+            files=self.file_facts(),
+            proto=self.proto_facts(),
+            sources=self.source_facts(),
+            contracts=contracts,
+            subject=self.manifest.version or self.origin,
+        )
+        if self.problems:
+            report = Report.of([*report.findings, *self.problems], report.subject)
+        return report
+
+    # -- generated protobuf code ---------------------------------------------------------------
+
+    def with_generated_pb2(self) -> Project:
+        """A copy where every Python node folder has a ``<proto>_pb2.py`` for each root proto
+        (kre-py imports them from the handler's folder). Existing files are kept."""
+        compiled = self.compiled
+        if isinstance(compiled, ProtoError):
+            return self
+        from krtlab.protos import generate_pb2
+
+        files = dict(self.files)
+        folders = sorted(
+            {
+                posixpath.dirname(posixpath.normpath(n.src))
+                for n in self.manifest.nodes
+                if n.src.endswith(".py") and n.runtime == "python"
+            }
+        )
+        for proto in compiled.files:
+            module = posixpath.basename(proto)[: -len(".proto")] + "_pb2.py"
+            code: bytes | None = None
+            for folder in folders:
+                path = posixpath.join(folder, module) if folder else module
+                if path not in files:
+                    code = code or generate_pb2(compiled, proto).encode()
+                    files[path] = code
+        return Project(files, self.origin, self.executables, list(self.problems))
+
+    def summary(self) -> dict[str, Any]:
+        """A plain-data description for ``krtlab inspect`` and notebooks."""
+        from krtlab.bundle.inspect import summarize
+
+        return summarize(self)
+
+
+def proto_facts_from(fileset: FileSet, proto: str) -> ProtoFacts:
+    """Spec-level facts about the entrypoint proto of a compiled file set."""
+    rpcs = fileset.entrypoint_rpcs(proto)
+    modules: dict[str, dict[str, str]] = {}
+    for name in fileset.files:
+        stem = posixpath.basename(name)[: -len(".proto")]
+        pkg = fileset.package(name)
+        modules[f"{stem}_pb2"] = {
+            full[len(pkg) + 1 :] if pkg else full: full for full in fileset.messages(name)
+        }
+    return ProtoFacts(
+        file=proto,
+        package=fileset.package(proto),
+        rpcs=None
+        if rpcs is None
+        else {
+            r.name: RpcFacts(
+                r.name,
+                r.input_type,
+                r.output_type,
+                r.line,
+                bool(r.client_streaming or r.server_streaming),
+            )
+            for r in rpcs.values()
+        },
+        messages=frozenset(fileset.all_messages()),
+        services=tuple(fileset.services(proto)),
+        modules=modules,
+    )
+
+
+def manifest_member(names: list[str]) -> str | None:
+    """The archive member KRE would read as krt.yml (first match of its regex)."""
+    for name in names:
+        if _KRE_MANIFEST_RE.search(name):
+            return name
+    return None
+
+
+def _require_path(path: Path) -> None:
+    if not path.exists():
+        raise BundleError(f"{path} does not exist")

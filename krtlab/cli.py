@@ -1,0 +1,93 @@
+"""The ``krtlab`` command: validate, build and inspect KRT V1 projects.
+
+Exit codes: 0 fine, 1 validation errors (or warnings with ``--strict``), 2 bad usage or an
+input that is not a project at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from krtlab.errors import KrtlabError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="krtlab",
+        description="Author, validate and package Konstellation KRE KRT V1 versions.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    v = sub.add_parser("validate", help="check a project folder, krt.yml or .krt")
+    v.add_argument("path")
+    v.add_argument("--strict", action="store_true", help="warnings fail too")
+    v.add_argument("--json", action="store_true", help="machine-readable findings")
+    b = sub.add_parser("build", help="validate and pack a project as a reproducible .krt")
+    b.add_argument("path")
+    b.add_argument("-o", "--output", required=True, metavar="FILE.krt")
+    b.add_argument("-f", "--force", action="store_true", help="replace an existing file")
+    b.add_argument("--strict", action="store_true", help="warnings stop the build too")
+    i = sub.add_parser("inspect", help="a readable summary of a project")
+    i.add_argument("path")
+    i.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KrtlabError as exc:
+        print(f"krtlab {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from krtlab.bundle.load import load_project
+
+    report = load_project(args.path).validate()
+    failed = not report.ok or (args.strict and report.warnings)
+    if args.json:
+        print(report.to_json(indent=2))
+    else:
+        print(str(report))
+    return 1 if failed else 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from krtlab.bundle.load import load_project
+    from krtlab.bundle.write import build_krt
+
+    project = load_project(args.path).with_generated_pb2()
+    report = project.validate()
+    if not report.ok or (args.strict and report.warnings):
+        print(str(report), file=sys.stderr)
+        print(f"krtlab build: not writing {args.output}", file=sys.stderr)
+        return 1
+    if report.warnings:
+        print(str(report), file=sys.stderr)
+    path = build_krt(project, args.output, overwrite=args.force)
+    print(f"built {path} ({path.stat().st_size:,} bytes, {len(project.files)} files)")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from krtlab.bundle.inspect import format_summary
+    from krtlab.bundle.load import load_project
+
+    data = load_project(args.path).summary()
+    print(json.dumps(data, indent=2) if args.json else format_summary(data))
+    return 0
+
+
+_COMMANDS = {"validate": _validate, "build": _build, "inspect": _inspect}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Every error krtlab raises on purpose.
+
+All of them derive from :class:`KrtlabError`, and each also subclasses the builtin it refines, so
+``except ValueError`` keeps working for callers that do not know krtlab::
+
+    KrtlabError
+    ├── SpecError (ValueError)             misuse of the model: bad name, unknown node, ...
+    │   └── ValidationError                a version KRE would refuse; carries the findings
+    ├── ProtoError (ValueError)            a .proto that does not compile; carries located errors
+    ├── MessageTypeError (TypeError)       a Python class that cannot become a proto3 message
+    ├── CaptureError (ValueError)          a node function whose source cannot be exported
+    ├── BundleError (ValueError)           a project folder, krt.yml or .krt that cannot be read/written
+    │   ├── UnsafeArchiveError             traversal, links, devices, oversize archives
+    │   └── OverwriteError (FileExistsError)  refusing to replace files the user may care about
+    └── ExecutableNotFound (RuntimeError)  a required external program is missing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "BundleError",
+    "CaptureError",
+    "ExecutableNotFound",
+    "KrtlabError",
+    "MessageTypeError",
+    "OverwriteError",
+    "ProtoError",
+    "ProtoIssue",
+    "SpecError",
+    "UnsafeArchiveError",
+    "ValidationError",
+]
+
+
+class KrtlabError(Exception):
+    """Root of every error krtlab raises on purpose."""
+
+
+class SpecError(KrtlabError, ValueError):
+    """The KRT model was used wrongly (a bad name, an unknown node, a duplicate definition)."""
+
+
+class ValidationError(SpecError):
+    """A version has errors that KRE would refuse (or that would break it at run time).
+
+    ``report`` holds every finding (errors and warnings), sorted by location.
+    """
+
+    def __init__(self, report: Any, title: str = "") -> None:
+        self.report = report
+        self.title = title
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        errors = list(self.report.errors)
+        head = f"{len(errors)} validation error{'s' if len(errors) != 1 else ''}"
+        if self.title:
+            head += f" for {self.title}"
+        return head + "\n" + "\n".join(f.format() for f in errors)
+
+
+class ProtoIssue:
+    """One located problem in a .proto file (protoc's own wording)."""
+
+    __slots__ = ("column", "file", "line", "message")
+
+    def __init__(self, file: str, line: int | None, column: int | None, message: str) -> None:
+        self.file, self.line, self.column, self.message = file, line, column, message
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"ProtoIssue({str(self)!r})"
+
+
+class ProtoError(KrtlabError, ValueError):
+    """A .proto file does not compile. ``issues`` lists each problem with file, line and column."""
+
+    def __init__(self, message: str, issues: Sequence[ProtoIssue] = ()) -> None:
+        self.issues = list(issues)
+        text = message
+        if self.issues:
+            text += "\n" + "\n".join(f"  {i}" for i in self.issues)
+        super().__init__(text)
+
+
+class MessageTypeError(KrtlabError, TypeError):
+    """A Python class (or one of its fields) cannot be mapped to a proto3 message."""
+
+
+class CaptureError(KrtlabError, ValueError):
+    """A node function cannot be written out as a standalone ``main.py``.
+
+    ``node`` is the node name, ``name`` the Python name that could not be exported and ``where``
+    the cell/file and line that uses it, when known.
+    """
+
+    def __init__(self, message: str, *, node: str = "", name: str = "", where: str = "") -> None:
+        self.node, self.name, self.where = node, name, where
+        super().__init__(message)
+
+
+class BundleError(KrtlabError, ValueError):
+    """A project folder, krt.yml or .krt cannot be read or written."""
+
+
+class UnsafeArchiveError(BundleError):
+    """A .krt archive holds something krtlab refuses to unpack (``member`` names it)."""
+
+    def __init__(self, message: str, *, member: str = "") -> None:
+        self.member = member
+        super().__init__(message)
+
+
+class OverwriteError(BundleError, FileExistsError):
+    """Writing would replace files krtlab did not write itself (or that were edited since)."""
+
+    def __init__(self, message: str, paths: Sequence[str] = ()) -> None:
+        self.paths = list(paths)
+        BundleError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ExecutableNotFound(KrtlabError, RuntimeError):
+    """An external program krtlab needs (``dot``, ``nats-server``, ...) is not installed."""
+
+    def __init__(self, program: str, hint: str = "") -> None:
+        self.program = program
+        text = f"{program!r} was not found on PATH"
+        if hint:
+            text += f"; {hint}"
+        super().__init__(text)

@@ -1,0 +1,31 @@
+"""Small naming helpers shared by the proto modules."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+
+__all__ = ["close_matches", "module_stem"]
+
+
+def close_matches(name: str, candidates: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" (up to 3 suggestions) or "" when nothing is close."""
+    found = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not found:
+        return ""
+    quoted = [repr(f) for f in found]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f" Did you mean {listed}?"
+
+
+def module_stem(proto_file: str) -> str:
+    """Return the Python module name generated for a proto file: ``a/b-c.proto`` -> ``b_c_pb2``.
+
+    Only the base name counts (KRT node folders are flat: the ``_pb2.py`` files sit next to
+    ``main.py``); ``-`` becomes ``_`` as protoc does, so the result is importable.
+    """
+    stem = os.path.basename(proto_file)
+    if stem.endswith(".proto"):
+        stem = stem[: -len(".proto")]
+    return stem.replace("-", "_") + "_pb2"

@@ -1,0 +1,114 @@
+"""The naming and reference rules KRE and kli apply, written as plain functions.
+
+Each check returns ``None`` when the value is fine, or a short reason. The wording of KRE's own
+messages lives here too, so findings can quote KRE exactly.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "DEFAULT_ENTRYPOINT_IMAGE",
+    "DEFAULT_PY_IMAGE",
+    "ENV_VAR_RE",
+    "MAX_NAME_LENGTH",
+    "RESOURCE_NAME_RE",
+    "check_env_var",
+    "check_image_reference",
+    "check_resource_name",
+    "image_repository",
+    "runner_kind",
+    "to_resource_name",
+]
+
+# engine/admin-api/domain/usecase/krt/validations.go (kre-1.0.0 … kre-7.0.0)
+RESOURCE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ENV_VAR_RE = re.compile(r"^[A-Z0-9]([_A-Z0-9]*[A-Z0-9])?$")
+# `lt=20` on a string: at most 19 characters.
+MAX_NAME_LENGTH = 19
+
+DEFAULT_PY_IMAGE = "konstellation/kre-py:1.23.0"
+DEFAULT_GO_IMAGE = "konstellation/kre-go:1.11.0"
+DEFAULT_ENTRYPOINT_IMAGE = "konstellation/kre-entrypoint:1.7.1"
+
+RESOURCE_NAME_HELP = (
+    "The resource names must contain only lowercase alphanumeric characters or '-', "
+    "e.g. my-resource-name."
+)
+
+
+def check_resource_name(name: str) -> str | None:
+    """Why ``name`` is not a valid KRE resource name, or None."""
+    if not RESOURCE_NAME_RE.match(name):
+        return "must contain only lowercase letters, digits and '-', and start and end with one"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is {len(name)} characters long; KRE allows at most {MAX_NAME_LENGTH}"
+    return None
+
+
+def to_resource_name(text: str) -> str:
+    """A best-effort valid resource name for ``text`` (used in hints): ``My ETL_v1.2`` → ``my-etl-v12``."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower().replace(".", "")).strip("-")
+    name = re.sub(r"-{2,}", "-", name)[:MAX_NAME_LENGTH].strip("-")
+    return name or "node"
+
+
+def check_env_var(name: str) -> str | None:
+    """Why ``name`` is not a valid config variable/file name (KRE's ``env`` tag), or None."""
+    if not ENV_VAR_RE.match(name):
+        return "must contain only capital letters, digits and underscores"
+    return None
+
+
+# github.com/docker/distribution/reference grammar (what kli uses), written out as regexes.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]*)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE_RE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+
+
+def check_image_reference(ref: str) -> str | None:
+    """Why ``ref`` is not a valid Docker image reference (kli's check), or None.
+
+    The reasons are docker/distribution's own error texts.
+    """
+    if not ref:
+        return "repository name must have at least one component"
+    m = _REFERENCE_RE.match(ref)
+    if m is None:
+        if _REFERENCE_RE.match(ref.lower()):
+            return "invalid reference format: repository name must be lowercase"
+        return "invalid reference format"
+    if len(m.group("name")) > 255:
+        return "repository name must not be more than 255 characters"
+    return None
+
+
+def image_repository(ref: str) -> str:
+    """``konstellation/kre-py:1.23.0`` → ``konstellation/kre-py`` (docker.io prefixes dropped)."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if name.startswith("library/"):
+        name = name[len("library/"):]
+    return name
+
+
+def runner_kind(image: str, src: str = "") -> str:
+    """``"python"``, ``"go"`` or ``"custom"`` for a node image (src breaks ties for custom ones)."""
+    repo = image_repository(image)
+    if repo == "konstellation/kre-py":
+        return "python"
+    if repo == "konstellation/kre-go":
+        return "go"
+    return "custom"

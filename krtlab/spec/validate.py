@@ -1,0 +1,466 @@
+"""Validation: every rule KRE's admin API and kli apply, plus what KRE silently accepts and then
+breaks at run time.
+
+:func:`validate` looks at krt.yml (as parsed with line numbers) and at whatever facts it is given
+about files, the proto and node contracts; each missing fact simply skips the checks that need it.
+Rules are small functions, one concern each; the contract checks live in
+:mod:`krtlab.spec.contracts`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from krtlab.spec import rules
+from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, SourceFacts
+from krtlab.spec.findings import ERROR, WARNING, Finding, Location, Report, Severity
+from krtlab.spec.model import KNOWN_KEYS, Manifest
+from krtlab.spec.suggest import did_you_mean
+from krtlab.spec.yamlsrc import ParsedYaml
+
+__all__ = ["Checker", "validate"]
+
+# KRT V2 keys that a V1 file must not carry (kre-8's validator_v1.go wording).
+_V2_KEYS = {
+    "workflow": {
+        "exitpoint": 'the field "workflow.exitpoint" is incompatible with version v1',
+        "nodes": 'the field "workflow.nodes" is incompatible with version v1',
+    },
+    "node": {
+        "subscriptions": 'field Subscriptions in node "{name}" is incompatible with version v1',
+        "replicas": None,
+        "objectStore": None,
+    },
+}
+
+
+@dataclass
+class Checker:
+    """Collects findings; knows where krt.yml values are so each finding gets its line."""
+
+    parsed: ParsedYaml | None
+    manifest_file: str = "krt.yml"
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(
+        self,
+        severity: Severity,
+        code: str,
+        message: str,
+        loc: Location = (),
+        *,
+        hint: str | None = None,
+        kre: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        if file is None:
+            file = self.manifest_file
+            if line is None and self.parsed is not None:
+                line = self.parsed.line(loc)
+        self.findings.append(Finding(severity, code, message, tuple(loc), file, line, hint, kre))
+
+    def error(self, code: str, message: str, loc: Location = (), **kw: Any) -> None:
+        self.add(ERROR, code, message, loc, **kw)
+
+    def warning(self, code: str, message: str, loc: Location = (), **kw: Any) -> None:
+        self.add(WARNING, code, message, loc, **kw)
+
+
+def go_path(loc: Location) -> str:
+    """KRE reports locations with Go field names: ``nodes[0].name`` → ``Nodes[0].Name``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part[:1].upper() + part[1:]
+    return out
+
+
+def validate(
+    parsed: ParsedYaml | None,
+    *,
+    manifest_file: str = "krt.yml",
+    files: Mapping[str, FileFacts] | None = None,
+    proto: ProtoFacts | None = None,
+    sources: Mapping[str, SourceFacts] | None = None,
+    contracts: Mapping[str, NodeContract] | None = None,
+    subject: str = "",
+) -> Report:
+    """Validate a krt.yml and what is known about the rest of the project.
+
+    Args:
+        parsed: krt.yml as parsed by :func:`krtlab.spec.yamlsrc.parse_yaml`.
+        manifest_file: the name to report for krt.yml findings.
+        files: every path in the project (folders included) with its facts; None skips file checks.
+        proto: facts from compiling the entrypoint proto; None skips proto and contract checks.
+        sources: facts about Python node sources, keyed by ``src`` path.
+        contracts: node name → message types (from type hints or declared); nodes without one
+            fall back to what their source shows.
+        subject: a name for the report ("greeter-v1").
+    """
+    check = Checker(parsed, manifest_file)
+    data = parsed.data if parsed is not None else None
+    if not isinstance(data, dict):
+        found = "empty" if data is None else f"a {type(data).__name__}"
+        check.error(
+            "yaml.not_mapping",
+            f"krt.yml must be a mapping with version, description, entrypoint, nodes and "
+            f"workflows; this one is {found}",
+            kre="error Unmarshal yaml file" if data is not None else None,
+        )
+        return Report.of(check.findings, subject)
+
+    _check_structure(check, data)
+    manifest = Manifest.from_data(data)
+    _check_names(check, data, manifest)
+    _check_references(check, manifest)
+    if files is not None:
+        _check_files(check, manifest, files)
+    from krtlab.spec.contracts import check_contracts, check_sources
+
+    check_sources(check, manifest, files, sources or {})
+    if proto is not None:
+        check_contracts(check, manifest, proto, sources or {}, contracts or {})
+    return Report.of(check.findings, subject or manifest.version)
+
+
+# -- structure: keys, types, required fields -------------------------------------------------
+
+
+def _check_keys(check: Checker, mapping: dict[Any, Any], kind: str, loc: Location) -> None:
+    known = KNOWN_KEYS[kind]
+    for key in mapping:
+        if key in known:
+            continue
+        sub = (*loc, str(key))
+        v2 = _V2_KEYS.get(kind, {})
+        if key in v2:
+            name = mapping.get("name", "")
+            kre = v2[key].format(name=name) if v2[key] else None
+            check.error(
+                "key.krt_v2",
+                f"'{key}' is a KRT V2 key; a V1 krt.yml cannot use it",
+                sub,
+                hint="KRT V1 workflows are a 'sequential' list of node names",
+                kre=kre,
+            )
+            continue
+        check.error(
+            "key.unknown",
+            f"unknown key '{key}' in {_kind_name(kind, loc)}: KRE silently ignores it",
+            sub,
+            hint=did_you_mean(str(key), known) or f"known keys: {', '.join(known)}",
+        )
+
+
+def _kind_name(kind: str, loc: Location) -> str:
+    from krtlab.spec.findings import format_path
+
+    return "krt.yml" if kind == "root" else format_path(loc)
+
+
+def _expect(check: Checker, value: Any, typ: type, what: str, loc: Location) -> bool:
+    ok = isinstance(value, bool) if typ is bool else (
+        isinstance(value, typ) and not isinstance(value, bool)
+    )
+    if not ok:
+        check.error("field.type", f"{what} must be {_type_word(typ)}, not {_describe(value)}",
+                    loc, kre="error Unmarshal yaml file")
+    return ok
+
+
+def _type_word(typ: type) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true or false"}.get(
+        typ, "valid"
+    )
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}"}.get(
+        type(value), f"{type(value).__name__} {value!r}"
+    )
+
+
+def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Location) -> None:
+    sub = (*loc, key)
+    value = mapping.get(key)
+    if value is None or value == "":
+        check.error(
+            "field.required",
+            f"'{key}' is required" + (" and empty" if key in mapping else ""),
+            sub,
+            kre=f'The field "{go_path(sub)}" is required',
+        )
+        return
+    if isinstance(value, (dict, list)):
+        check.error("field.type", f"'{key}' must be a string, not {_describe(value)}", sub,
+                    kre="error Unmarshal yaml file")
+    elif not isinstance(value, str):
+        # yaml.v2 turns a number into its text, so KRE accepts it; quoting avoids surprises
+        # such as 1.10 becoming "1.1".
+        check.warning("field.not_string", f"'{key}' is {_describe(value)}; quote it", sub,
+                      hint=f"{key}: \"{value}\"")
+
+
+def _check_structure(check: Checker, data: dict[Any, Any]) -> None:
+    if check.parsed is not None:
+        for dup in check.parsed.duplicates:
+            check.error("key.duplicate", f"key '{dup[-1]}' appears twice in the same mapping; "
+                        "KRE keeps the last one", dup)
+    _check_keys(check, data, "root", ())
+    kv = data.get("krtVersion")
+    if kv is not None and kv != "v1":
+        if kv == "v2":
+            check.error("krt.version", "krtVersion v2 is KRT V2; krtlab handles KRT V1 versions",
+                        ("krtVersion",), hint="remove krtVersion or set it to v1")
+        else:
+            check.error("krt.version", f"krtVersion {kv!r} is not a KRT version", ("krtVersion",),
+                        hint="use v1 (or leave it out: v1 is the default)",
+                        kre=f'invalid krtVersion "{kv}"')
+    _required_text(check, data, "version", ())
+    _required_text(check, data, "description", ())
+
+    ep = data.get("entrypoint")
+    if ep is None:
+        for key in ("proto", "image"):
+            check.error("field.required", f"'entrypoint.{key}' is required", ("entrypoint", key),
+                        kre=f'The field "Entrypoint.{key.title()}" is required')
+    elif _expect(check, ep, dict, "'entrypoint'", ("entrypoint",)):
+        _check_keys(check, ep, "entrypoint", ("entrypoint",))
+        _required_text(check, ep, "proto", ("entrypoint",))
+        _required_text(check, ep, "image", ("entrypoint",))
+
+    cfg = data.get("config")
+    if cfg is not None and _expect(check, cfg, dict, "'config'", ("config",)):
+        _check_keys(check, cfg, "config", ("config",))
+        for key in ("variables", "files"):
+            items = cfg.get(key)
+            if items is not None and _expect(check, items, list, f"'config.{key}'", ("config", key)):
+                for i, item in enumerate(items):
+                    if not isinstance(item, str):
+                        check.error("field.type", f"config {key} must be names, not "
+                                    f"{_describe(item)}", ("config", key, i))
+
+    for kind in ("nodes", "workflows"):
+        items = data.get(kind)
+        if items is None:
+            check.error("field.required", f"'{kind}' is required", (kind,),
+                        kre=f'The field "{kind.title()}" is required')
+            continue
+        if not _expect(check, items, list, f"'{kind}'", (kind,)):
+            continue
+        if not items:
+            check.error("field.empty", f"'{kind}' is empty: a version needs at least one "
+                        f"{kind[:-1]}", (kind,))
+        for i, item in enumerate(items):
+            loc: Location = (kind, i)
+            if not _expect(check, item, dict, f"{kind}[{i}]", loc):
+                continue
+            _check_keys(check, item, kind[:-1], loc)
+            _required_text(check, item, "name", loc)
+            if kind == "nodes":
+                _required_text(check, item, "image", loc)
+                _required_text(check, item, "src", loc)
+                gpu = item.get("gpu")
+                if gpu is not None and not isinstance(gpu, bool):
+                    check.error("field.type", f"'gpu' must be true or false, not {_describe(gpu)}",
+                                (*loc, "gpu"), kre="error Unmarshal yaml file")
+            else:
+                _required_text(check, item, "entrypoint", loc)
+                seq = item.get("sequential")
+                if seq is None:
+                    check.error("field.required", "'sequential' is required", (*loc, "sequential"),
+                                kre=f'The field "{go_path((*loc, "sequential"))}" is required')
+                elif _expect(check, seq, list, "'sequential'", (*loc, "sequential")):
+                    if not seq:
+                        check.error("workflow.empty", "'sequential' lists no nodes: the workflow "
+                                    "could never answer", (*loc, "sequential"),
+                                    kre='the field "workflow.sequential" hasn\'t nodes defined')
+                    for j, name in enumerate(seq):
+                        if not isinstance(name, str):
+                            check.error("field.type", f"sequential entries are node names, not "
+                                        f"{_describe(name)}", (*loc, "sequential", j))
+
+
+# -- names --------------------------------------------------------------------------------------
+
+
+def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
+        return
+    name = str(value)
+    if not rules.RESOURCE_NAME_RE.match(name):
+        check.error(
+            "name.invalid",
+            f"{what} {name!r} is not a valid resource name: lowercase letters, digits and '-' "
+            "only, starting and ending with a letter or digit",
+            loc,
+            hint=f"try {rules.to_resource_name(name)!r}",
+            kre=f'Invalid resource name "{name}" at "{go_path(loc)}"',
+        )
+    elif len(name) > rules.MAX_NAME_LENGTH:
+        check.error(
+            "name.too_long",
+            f"{what} {name!r} is {len(name)} characters long; KRE allows at most "
+            f"{rules.MAX_NAME_LENGTH} (it is used in Kubernetes object names)",
+            loc,
+            hint=f"try {rules.to_resource_name(name)!r}",
+            kre=f'Invalid length "{name}" at "{go_path(loc)}" must be lower than 20',
+        )
+
+
+def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> None:
+    _check_name(check, data.get("version"), ("version",), "version name")
+    for kind in ("nodes", "workflows"):
+        items = data.get(kind)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    _check_name(check, item.get("name"), (kind, i, "name"), f"{kind[:-1]} name")
+
+    cfg = data.get("config") if isinstance(data.get("config"), dict) else {}
+    for key, who in (("variables", "KRE"), ("files", "kli")):
+        items = cfg.get(key)
+        for i, name in enumerate(items if isinstance(items, list) else []):
+            if isinstance(name, str) and rules.check_env_var(name):
+                check.error(
+                    "config.invalid_name",
+                    f"config {key[:-1]} {name!r} is not an environment variable name: capital "
+                    "letters, digits and '_' only",
+                    ("config", key, i),
+                    hint=f"try {name.upper().replace('-', '_')!r}"
+                    + ("" if who == "KRE" else " (kli refuses it; KRE's admin API does not)"),
+                    kre=f'invalid value "{name}" at env var "{go_path(("config", key, i))}" must '
+                    "contain only capital letters, numbers, and underscores",
+                )
+    seen: dict[str, int] = {}
+    for key in ("variables", "files"):
+        items = cfg.get(key)
+        for i, name in enumerate(items if isinstance(items, list) else []):
+            if isinstance(name, str):
+                if name in seen:
+                    check.error("config.duplicate", f"config name {name!r} is declared twice",
+                                ("config", key, i))
+                seen[name] = i
+
+    ep = data.get("entrypoint") if isinstance(data.get("entrypoint"), dict) else {}
+    proto = ep.get("proto")
+    if isinstance(proto, str) and proto and not proto.endswith(".proto"):
+        check.error(
+            "entrypoint.proto_suffix",
+            f"entrypoint.proto {proto!r} must name a .proto file",
+            ("entrypoint", "proto"),
+            hint="public_input.proto",
+            kre="Key: 'Krt.Entrypoint.Proto' Error:Field validation for 'Proto' failed on the "
+            "'endswith' tag",
+        )
+    image = ep.get("image")
+    if isinstance(image, str) and image:
+        _check_image(check, image, ("entrypoint", "image"), "entrypoint")
+    for i, node in enumerate(manifest.nodes):
+        if node.image:
+            _check_image(check, node.image, ("nodes", i, "image"), "node")
+
+
+def _check_image(check: Checker, image: str, loc: Location, who: str) -> None:
+    reason = rules.check_image_reference(image)
+    if reason:
+        check.error("image.invalid", f"{image!r} is not a valid image reference: {reason}", loc,
+                    kre=f"{who} image error: {reason}")
+
+
+# -- references between parts -------------------------------------------------------------------
+
+
+def _check_references(check: Checker, manifest: Manifest) -> None:
+    names = [n.name for n in manifest.nodes]
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name and name in first:
+            check.error(
+                "node.duplicate",
+                f"node {name!r} is defined twice (nodes[{first[name]}] and nodes[{i}]); KRE "
+                "silently keeps the last definition",
+                ("nodes", i, "name"),
+            )
+        first.setdefault(name, i)
+
+    used: set[str] = set()
+    wf_names: dict[str, int] = {}
+    rpcs: dict[str, int] = {}
+    for i, wf in enumerate(manifest.workflows):
+        for j, name in enumerate(wf.sequential):
+            used.add(name)
+            if name and name not in first:
+                check.error(
+                    "sequential.unknown_node",
+                    f"workflow {wf.name!r} runs node {name!r}, which is not defined in 'nodes'",
+                    ("workflows", i, "sequential", j),
+                    hint=did_you_mean(name, names) or f"defined nodes: {', '.join(names) or 'none'}",
+                    kre=f"error on KRT Workflow validation: node in sequential not found: {name}",
+                )
+        if wf.name:
+            if wf.name in wf_names:
+                check.error("workflow.duplicate_name", f"workflow name {wf.name!r} is used twice "
+                            f"(workflows[{wf_names[wf.name]}] and workflows[{i}])",
+                            ("workflows", i, "name"))
+            wf_names.setdefault(wf.name, i)
+        if wf.entrypoint:
+            if wf.entrypoint in rpcs:
+                check.error(
+                    "workflow.duplicate_entrypoint",
+                    f"rpc {wf.entrypoint!r} is already served by workflows[{rpcs[wf.entrypoint]}]; "
+                    "KRE routes each rpc to one workflow and the other never runs",
+                    ("workflows", i, "entrypoint"),
+                    hint="give each workflow its own rpc in service Entrypoint",
+                )
+            rpcs.setdefault(wf.entrypoint, i)
+    for i, node in enumerate(manifest.nodes):
+        if node.name and node.name not in used:
+            check.warning("node.unused", f"node {node.name!r} is in no workflow; KRE never "
+                          "deploys it", ("nodes", i, "name"))
+
+
+def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFacts]) -> None:
+    proto = manifest.entrypoint.proto
+    if proto.endswith(".proto"):
+        norm = posixpath.normpath(proto)
+        if norm not in files:
+            check.error("proto.missing", f"entrypoint proto {proto!r} is not in the project",
+                        ("entrypoint", "proto"),
+                        hint=did_you_mean(norm, [p for p in files if p.endswith(".proto")]))
+        elif norm != "public_input.proto" and rules.image_repository(
+            manifest.entrypoint.image
+        ) == "konstellation/kre-entrypoint":
+            check.error(
+                "proto.not_public_input",
+                f"KRE's entrypoint image always reads /krt-files/public_input.proto, not {proto!r}",
+                ("entrypoint", "proto"),
+                hint="name the file public_input.proto and put it at the bundle root",
+            )
+    for i, node in enumerate(manifest.nodes):
+        if not node.src:
+            continue
+        loc: Location = ("nodes", i, "src")
+        norm = posixpath.normpath(node.src)
+        if posixpath.isabs(node.src) or norm.startswith("../") or norm == "..":
+            check.error("src.outside", f"src {node.src!r} must be a path inside the bundle",
+                        loc, hint="paths are relative to the bundle root, e.g. src/etl/main.py")
+            continue
+        facts = files.get(norm)
+        kre = f"error src File {node.src} for node {node.name} not exists "
+        if facts is None:
+            check.error("src.missing", f"src file {node.src!r} of node {node.name!r} is not in "
+                        "the project", loc, kre=kre,
+                        hint=did_you_mean(norm, [p for p, f in files.items() if f.kind == "file"]))
+        elif facts.kind != "file":
+            check.error("src.not_file", f"src {node.src!r} of node {node.name!r} is a "
+                        f"{'folder' if facts.kind == 'dir' else facts.kind}, not a regular file",
+                        loc, kre=kre)
