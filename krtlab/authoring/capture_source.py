@@ -7,7 +7,8 @@ Internal helpers of :mod:`krtlab.authoring.capture`:
 * :func:`function_source` / :func:`class_source` find the exact ``def``/``class`` block, including
   classes defined in Jupyter cells, which :func:`inspect.getsource` cannot find;
 * :func:`scan` lists the global names a block uses, with proper Python scoping;
-* :func:`rewrite` renames globals and drops decorators in the emitted text.
+* :func:`rewrite` renames globals and drops decorators in the emitted text;
+* :func:`literal_source` writes constants (lists, dicts, nan, ...) back as source.
 
 Nothing here imports IPython: the running shell, if any, is looked up in ``sys.modules``.
 """
@@ -28,7 +29,17 @@ from dataclasses import dataclass, field
 
 from krtlab.errors import CaptureError
 
-__all__ = ["Ref", "Source", "cell_files", "class_source", "function_source", "location", "scan"]
+__all__ = [
+    "Ref",
+    "Source",
+    "cell_files",
+    "class_source",
+    "function_source",
+    "literal_source",
+    "location",
+    "rewrite",
+    "scan",
+]
 
 _DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -340,7 +351,9 @@ class _Scanner(ast.NodeVisitor):
         while scope.kind == "comprehension" and scope.parent is not None:
             scope = scope.parent
         scope.bound.add(node.target.id)
-        scope.stores.append(Ref(node.target.id, node.target.lineno, self._col(node.target), store=True))
+        scope.stores.append(
+            Ref(node.target.id, node.target.lineno, self._col(node.target), store=True)
+        )
 
     def visit_Global(self, node: ast.Global) -> None:
         self.scope.declared.update(node.names)
@@ -387,7 +400,9 @@ def scan(source: Source) -> list[Ref]:
     return sorted(refs, key=lambda r: (r.line, r.col))
 
 
-def _name_token_after_keyword(text: str, line: int, keywords: set[str]) -> list[tuple[int, int, str]]:
+def _name_token_after_keyword(
+    text: str, line: int, keywords: set[str]
+) -> list[tuple[int, int, str]]:
     """(line, col, name) of NAME tokens following one of ``keywords`` on ``line``."""
     found: list[tuple[int, int, str]] = []
     after_keyword = False
@@ -431,3 +446,106 @@ def rewrite(source: Source, refs: list[Ref], renames: dict[str, str], drop: list
         lines[line - 1] = text[:col] + new + text[col + len(old) :]
     kept = [t for i, t in enumerate(lines, 1) if not any(i in r for r in drop)]
     return "\n".join(kept).rstrip()
+
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_CONTAINERS = {
+    list: ("[", "]"),
+    tuple: ("(", ")"),
+    set: ("{", "}"),
+    frozenset: ("frozenset({", "})"),
+}
+_EVAL_NS: dict = {"__builtins__": {}, "float": float, "set": set, "frozenset": frozenset}
+
+
+def _items(value: list | tuple | set | frozenset) -> list:
+    # Sets are written sorted by their text: repr() order changes with hash randomisation.
+    return sorted(value, key=_one) if isinstance(value, (set, frozenset)) else list(value)
+
+
+def _one(value: object, depth: int = 0) -> str | None:
+    """One-line source of a literal value, or None if it is not made only of literals."""
+    kind = type(value)
+    if depth > 50:  # also stops self-containing containers
+        return None
+    if kind in _SCALARS:
+        if kind is float and value != value:
+            return 'float("nan")'
+        if kind is float and value in (float("inf"), float("-inf")):
+            return 'float("inf")' if value > 0 else '-float("inf")'  # type: ignore[operator]
+        return repr(value)
+    if kind is dict:
+        pairs = [(_one(k, depth + 1), _one(v, depth + 1)) for k, v in value.items()]  # type: ignore[attr-defined]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+    if kind not in _CONTAINERS:
+        return None
+    parts = [_one(v, depth + 1) for v in value]  # type: ignore[attr-defined]
+    if None in parts:
+        return None
+    if kind in (set, frozenset):
+        parts.sort()  # type: ignore[call-arg]
+        if not parts:
+            return f"{kind.__name__}()"
+    opener, closer = _CONTAINERS[kind]
+    trailing = "," if kind is tuple and len(parts) == 1 else ""
+    return opener + ", ".join(parts) + trailing + closer  # type: ignore[arg-type]
+
+
+def _pretty(value: object, indent: int, width: int) -> str | None:
+    one = _one(value)
+    kind = type(value)
+    if one is None or indent + len(one) <= width or not (kind is dict or kind in _CONTAINERS):
+        return one
+    pad = " " * (indent + 4)
+    if kind is dict:
+        rows = [f"{_one(k)}: {_pretty(v, indent + 4, width)}" for k, v in value.items()]  # type: ignore[attr-defined]
+        opener, closer = "{", "}"
+    else:
+        items = _items(value)  # type: ignore[arg-type]
+        rows = [str(_pretty(v, indent + 4, width)) for v in items]
+        opener, closer = _CONTAINERS[kind]
+        if all(type(v) in _SCALARS for v in items):  # numbers/strings: fill lines, not one each
+            rows = _fill(rows, width - indent - 4)
+    return opener + "\n" + "".join(f"{pad}{row},\n" for row in rows) + " " * indent + closer
+
+
+def _fill(rows: list[str], width: int) -> list[str]:
+    lines: list[str] = []
+    for row in rows:
+        if lines and len(lines[-1]) + len(row) + 3 <= width:
+            lines[-1] += ", " + row
+        else:
+            lines.append(row)
+    return lines
+
+
+def _same(a: object, b: object) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and a != a:
+        return b != b
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_same, a, b))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, (set, frozenset)):  # by text, so that sets holding nan compare equal
+        return sorted(map(_one, a)) == sorted(map(_one, b))  # type: ignore[arg-type]
+    return bool(a == b)
+
+
+def literal_source(value: object, indent: int = 0, width: int = 100) -> str | None:
+    """Python source that rebuilds ``value`` if it is made only of literals, else None.
+
+    Containers that do not fit in ``width`` are written one item per line. The text is checked
+    by evaluating it back (no names but ``float``/``set``/``frozenset`` are available).
+    """
+    text = _pretty(value, indent, width)
+    if text is None:
+        return None
+    try:
+        back = eval(text, dict(_EVAL_NS))  # noqa: S307 - our own literal text, no builtins
+    except Exception:
+        return None
+    return text if _same(back, value) else None

@@ -113,9 +113,9 @@ class IgnoreRules:
     """
 
     def __init__(self, patterns: Iterable[str] = (), *, defaults: bool = True) -> None:
-        self.patterns: tuple[str, ...] = ()
+        if isinstance(patterns, str):  # one pattern string would otherwise iterate by character
+            patterns = patterns.splitlines()
         self.defaults = defaults
-        self.warnings: tuple[str, ...] = ()
         cleaned: list[str] = []
         notes: list[str] = []
         for lineno, raw in enumerate(patterns, start=1):
@@ -128,8 +128,8 @@ class IgnoreRules:
                     "the pattern matches names starting with '!'"
                 )
             cleaned.append(line)
-        self.patterns = tuple(cleaned)
-        self.warnings = tuple(notes)
+        self.patterns: tuple[str, ...] = tuple(cleaned)
+        self.warnings: tuple[str, ...] = tuple(notes)
         self._rules = [self._rule(p) for p in (*(DEFAULT_EXCLUDES if defaults else ()), *cleaned)]
 
     @staticmethod
@@ -170,7 +170,7 @@ class IgnoreRules:
         """
         path = Path(root) / IGNORE_FILE
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from Windows editors
         except FileNotFoundError:
             text = ""
         except (OSError, UnicodeDecodeError) as exc:

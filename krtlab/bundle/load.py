@@ -54,7 +54,7 @@ def _from_dir(root: Path, label: str | None = None) -> Project:
 
 
 def _from_archive(path: Path) -> Project:
-    from .archive import missing_directory_entries, read_krt
+    from .archive import missing_directory_entries, read_krt, repeated_directory_entries
 
     members = read_krt(path)
     files = {name: m.data for name, m in members.items()}
@@ -85,6 +85,19 @@ def _from_archive(path: Path) -> Project:
                 f"the archive has no entries for folders {', '.join(missing[:3])}"
                 + (" ..." if len(missing) > 3 else "")
                 + "; KRE creates folders only from their own entries, so extracting fails",
+                file=str(path),
+                hint="rebuild it with `krtlab build`",
+                kre="error extracting krt files",
+            )
+        )
+    repeated = repeated_directory_entries(path)
+    if repeated:
+        problems.append(
+            Finding(
+                ERROR,
+                "bundle.repeated_dir_entries",
+                f"the archive creates folder {repeated[0]!r} twice (e.g. a './' entry from "
+                "`tar -C dir .`); KRE's extractor fails when a folder already exists",
                 file=str(path),
                 hint="rebuild it with `krtlab build`",
                 kre="error extracting krt files",

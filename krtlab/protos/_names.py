@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 
-__all__ = ["close_matches", "module_stem"]
+from krtlab.errors import MessageTypeError
+
+__all__ = ["check_ident", "close_matches", "module_stem"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def close_matches(name: str, candidates: Iterable[str]) -> str:
@@ -29,3 +34,12 @@ def module_stem(proto_file: str) -> str:
     if stem.endswith(".proto"):
         stem = stem[: -len(".proto")]
     return stem.replace("-", "_") + "_pb2"
+
+
+def check_ident(name: str, what: str) -> None:
+    """Raise MessageTypeError unless ``name`` is an ASCII proto identifier."""
+    if not _IDENT.fullmatch(name):
+        raise MessageTypeError(
+            f"{what} is not a proto identifier: use ASCII letters, digits and _ "
+            "(snake_case for fields)"
+        )

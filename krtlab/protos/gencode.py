@@ -33,8 +33,10 @@ except KeyError:
 
 if hasattr(_message_factory, "GetMessageClass"):  # protobuf >= 4.21
     _get_class = _message_factory.GetMessageClass
-else:  # protobuf 3.x
-    _get_class = _message_factory.MessageFactory(_pool).GetPrototype
+else:  # protobuf 3.x: the symbol database reuses classes other _pb2 modules registered
+    from google.protobuf import symbol_database as _symbol_database
+
+    _get_class = _symbol_database.Default().GetPrototype
 
 
 def _message_class(full_name, qualname):

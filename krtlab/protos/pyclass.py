@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Union, get_args, get_origin
 
 from krtlab.errors import MessageTypeError
+from krtlab.protos._names import check_ident
+from krtlab.protos._pyenum import enum_block, enum_values, is_enum
 from krtlab.protos.registry import is_message_class
 
 __all__ = ["FieldSpec", "MessageSpec", "file_text", "message_text"]
@@ -35,7 +37,6 @@ _MAP_KEYS: dict[type, str] = {int: "int64", str: "string", bool: "bool"}
 _LISTS = (list, collections.abc.Sequence, collections.abc.MutableSequence)
 _DICTS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 _TIMESTAMP_FILE = "google/protobuf/timestamp.proto"
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SUPPORTED = (
     "supported: int, float, str, bool, bytes, datetime.datetime, Enum subclasses, list[T], "
@@ -146,19 +147,19 @@ class _Builder:
 
     def block(self, cls: type, indent: str) -> tuple[list[str], list[FieldSpec]]:
         """Return the lines of ``message cls {...}`` and its fields."""
-        _check_ident(cls.__name__, f"Class name {cls.__name__!r}")
+        check_ident(cls.__name__, f"Class name {cls.__name__!r}")
         self.cls, self.enums, self.nested = cls, {}, {}
         fields, field_lines = [], []
         for number, (name, hint) in enumerate(_annotations(cls), start=1):
             self.field = name
-            _check_ident(name, f"Field {name!r} of class {cls.__name__}")
+            check_ident(name, f"Field {name!r} of class {cls.__name__}")
             proto_type = self.field_type(hint)
-            used_enum = next((t for t in (hint, *get_args(hint)) if _is_enum(t)), None)
-            enum_values = ()
+            used_enum = next((t for t in (hint, *get_args(hint)) if is_enum(t)), None)
+            members: tuple[tuple[str, int], ...] = ()
             if used_enum is not None:
-                enum_values = tuple((m, n) for m, n, _ in _enum_values(used_enum) if m)
-            self.check_default(name, hint, enum_values)
-            fields.append(FieldSpec(name, number, proto_type, hint, enum_values))
+                members = tuple((m, n) for m, n, _ in enum_values(used_enum) if m)
+            self.check_default(name, hint, members)
+            fields.append(FieldSpec(name, number, proto_type, hint, members))
             field_lines.append(f"{indent}  {proto_type} {name} = {number};")
         enums, nested = self.enums, self.nested  # nested blocks reset the builder's state
         lines = [f"{indent}// from Python class {cls.__name__}"]
@@ -166,8 +167,8 @@ class _Builder:
         lines.append(f"{indent}message {cls.__name__} {{")
         symbols = [f.name for f in fields]
         for e in enums:
-            lines += [*_enum_block(e, indent + "  "), ""]
-            symbols += [e.__name__, *(v for _, _, v in _enum_values(e))]
+            lines += [*enum_block(e, indent + "  "), ""]
+            symbols += [e.__name__, *(v for _, _, v in enum_values(e))]
         for n in nested:
             lines += [*self.block(n, indent + "  ")[0], ""]
             symbols.append(n.__name__)
@@ -226,7 +227,7 @@ class _Builder:
             )
         if get_origin(inner) is not None or inner in (*_LISTS, *_DICTS):
             raise self.refuse(hint, "drop Optional: an empty list or dict means unset")
-        if _is_enum(inner):
+        if is_enum(inner):
             raise self.refuse(hint, "drop Optional: the enum's zero value means unset")
         return self.value_type(inner)  # messages have presence: None means unset
 
@@ -235,7 +236,7 @@ class _Builder:
         hint = _unwrap_newtype(hint)
         if get_origin(hint) is not None:
             raise self.refuse(hint, f"only scalars, Enums and messages go here ({_SUPPORTED})")
-        if _is_enum(hint):
+        if is_enum(hint):
             known = {e.__name__: e for e in self.enums}
             if known.get(hint.__name__, hint) is not hint:
                 raise self.refuse(hint, "two different Enums with this name in one class")
@@ -297,9 +298,18 @@ _REFUSALS: dict[Any, str] = {
 }
 
 
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        # A class defined in a function may refer to itself ("Tree") or to classes nested in it.
+        local = {k: v for k, v in vars(cls).items() if isinstance(v, type)}
+        return typing.get_type_hints(cls, localns={**local, cls.__name__: cls})
+
+
 def _annotations(cls: type, *, check: bool = True) -> list[tuple[str, Any]]:
     try:
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
     except Exception as exc:  # NameError for unresolvable forward references, mostly
         if not check:
             return []
@@ -315,52 +325,6 @@ def _annotations(cls: type, *, check: bool = True) -> list[tuple[str, Any]]:
         and hint is not ClassVar
         and not isinstance(hint, dataclasses.InitVar)
     ]
-
-
-def _enum_values(e: type[enum.Enum]) -> list[tuple[str | None, int, str]]:
-    """Return (Python member name or None for an added zero, number, proto value name).
-
-    proto3 enums must start with 0. Integer values are kept (they are often meaningful);
-    when no member is 0, ``<ENUM>_UNSPECIFIED = 0`` is added first. Non-integer values are
-    numbered 1.. in declaration order after that added zero.
-    """
-    members = list(e)
-    if not members:
-        raise MessageTypeError(f"Enum {e.__name__} has no members")
-    for m in members:
-        _check_ident(m.name, f"Member {m.name!r} of Enum {e.__name__}")
-    values = [m.value for m in members]
-    ints = all(type(v) is int and -(2**31) <= v < 2**31 for v in values)
-    if ints and 0 in values:
-        first = values.index(0)
-        order = [members[first], *members[:first], *members[first + 1 :]]
-        return [(m.name, m.value, m.name) for m in order]
-    zero = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", e.__name__).upper() + "_UNSPECIFIED"
-    if zero in e.__members__:
-        raise MessageTypeError(f"Enum {e.__name__}: give the member {zero} the value 0")
-    numbered = [(m.name, m.value if ints else i, m.name) for i, m in enumerate(members, 1)]
-    return [(None, 0, zero), *numbered]
-
-
-def _enum_block(e: type[enum.Enum], indent: str) -> list[str]:
-    values = _enum_values(e)
-    lines = [f"{indent}// from Python enum {e.__name__}"]
-    if values[0][0] is None:
-        lines.append(
-            f"{indent}// {values[0][2]} was added: proto3 enums must start with a zero value"
-        )
-    lines.append(f"{indent}enum {e.__name__} {{")
-    lines += [f"{indent}  {proto} = {number};" for _, number, proto in values]
-    lines.append(f"{indent}}}")
-    return lines
-
-
-def _check_ident(name: str, what: str) -> None:
-    if not _IDENT.fullmatch(name):
-        raise MessageTypeError(
-            f"{what} is not a proto identifier: use ASCII letters, digits and _ "
-            "(snake_case for fields)"
-        )
 
 
 def _check_unique(cls: type, symbols: list[str], fields: list[str]) -> None:
@@ -405,10 +369,6 @@ def _is_zero(value: Any, enum_numbers: dict[str, int]) -> bool:
         return not value
     byte_size = getattr(value, "ByteSize", None)  # an empty protobuf message
     return callable(byte_size) and byte_size() == 0
-
-
-def _is_enum(hint: Any) -> bool:
-    return isinstance(hint, type) and issubclass(hint, enum.Enum)
 
 
 def _unwrap_newtype(hint: Any) -> Any:

@@ -1,0 +1,216 @@
+"""Validation rules beyond the shared invalid cases, each as a user would meet it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from krtlab.bundle.load import load_project
+from krtlab.bundle.project import Project
+from krtlab.cli import main
+
+from .conftest import EXAMPLES
+
+GREETER_YML = """\
+version: greeter-v1
+description: d
+entrypoint:
+  proto: public_input.proto
+  image: konstellation/kre-entrypoint:1.7.1
+nodes:
+  - name: py-greeter
+    image: konstellation/kre-py:1.23.0
+    src: src/py-greeter/main.py
+workflows:
+  - name: py-greeting
+    entrypoint: PyGreet
+    sequential: [py-greeter]
+"""
+
+
+def greeter(krt_yml: str = GREETER_YML) -> Project:
+    base = dict(load_project(EXAMPLES / "greeter").files)
+    base["krt.yml"] = krt_yml.encode()
+    return Project(base, "test")
+
+
+def codes_at(report, path):
+    return [f.code for f in report.findings if f.path == path]
+
+
+def test_yaml_syntax_error_has_a_line():
+    report = greeter("version: greeter-v1\nnodes: [a\nworkflows: []\n").validate()
+    (f,) = report.errors
+    assert f.code == "yaml.syntax" and f.line == 3 and f.file == "krt.yml"
+    assert f.kre.startswith("error Unmarshal yaml file")
+
+
+def test_unknown_keys_everywhere_suggest_the_right_one():
+    text = GREETER_YML.replace("description: d", "descripton: d\ndescription: d").replace(
+        "  image: konstellation/kre-entrypoint", "  imagen: x\n  image: konstellation/kre-entrypoint"
+    ).replace("    sequential:", "    sequental: []\n    sequential:")
+    report = greeter(text).validate()
+    assert "key.unknown" in codes_at(report, "descripton")
+    assert "key.unknown" in codes_at(report, "entrypoint.imagen")
+    found = report.at("workflows[0].sequental")[0]
+    assert found.hint == "did you mean 'sequential'?"
+    assert found.line == 15  # two keys were added above it
+
+
+def test_krt_v2_keys_and_versions_are_refused_with_kre_wording():
+    text = "krtVersion: v2\n" + GREETER_YML.replace(
+        "    sequential: [py-greeter]", "    sequential: [py-greeter]\n    exitpoint: py-greeter"
+    )
+    report = greeter(text).validate()
+    assert "krt.version" in codes_at(report, "krtVersion")
+    assert report.at("workflows[0].exitpoint")[0].kre == (
+        'the field "workflow.exitpoint" is incompatible with version v1'
+    )
+    assert greeter("krtVersion: v1\n" + GREETER_YML).validate().ok
+
+
+def test_wrong_types_and_empty_lists():
+    text = GREETER_YML.replace("    src: src/py-greeter/main.py",
+                               "    src: src/py-greeter/main.py\n    gpu: 'yes'").replace(
+        "sequential: [py-greeter]", "sequential: []")
+    report = greeter(text).validate()
+    assert "field.type" in codes_at(report, "nodes[0].gpu")
+    assert "workflow.empty" in codes_at(report, "workflows[0].sequential")
+
+
+def test_missing_entrypoint_block_reports_both_fields_like_kre():
+    lines = [ln for ln in GREETER_YML.splitlines() if "entrypoint:" not in ln or "Greet" in ln]
+    lines = [ln for ln in lines if not ln.startswith("  proto") and "kre-entrypoint" not in ln]
+    report = greeter("\n".join(lines) + "\n").validate()
+    kre = {f.kre for f in report.errors}
+    assert 'The field "Entrypoint.Proto" is required' in kre
+    assert 'The field "Entrypoint.Image" is required' in kre
+
+
+def test_duplicate_nodes_and_workflow_names_and_unused_nodes():
+    text = GREETER_YML.replace(
+        "workflows:",
+        "  - name: py-greeter\n    image: konstellation/kre-py:1.23.0\n"
+        "    src: src/py-greeter/main.py\n  - name: spare\n    image: konstellation/kre-py:1.23.0\n"
+        "    src: src/py-greeter/main.py\nworkflows:",
+    ) + "  - name: py-greeting\n    entrypoint: Other\n    sequential: [py-greeter]\n"
+    report = greeter(text).validate()
+    assert "node.duplicate" in codes_at(report, "nodes[1].name")
+    assert "workflow.duplicate_name" in codes_at(report, "workflows[1].name")
+    unused = report.at("nodes[2].name")[0]
+    assert unused.code == "node.unused" and unused.severity == "warning"
+
+
+def test_invalid_image_reference_uses_kli_wording():
+    report = greeter(GREETER_YML.replace("konstellation/kre-py:1.23.0", "Konstellation/KRE py")).validate()
+    f = report.at("nodes[0].image")[0]
+    assert f.code == "image.invalid" and f.kre.startswith("node image error: invalid reference format")
+
+
+def test_proto_problems_are_located_in_the_proto():
+    broken = "syntax = \"proto3\";\npackage entrypoint;\nmessage Request { strin name = 1; }\n"
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["public_input.proto"] = broken.encode()
+    report = Project(files, "t").validate()
+    f = report.errors[0]
+    assert f.code == "proto.syntax" and f.file == "public_input.proto" and f.line == 3
+    no_service = "syntax = \"proto3\";\npackage entrypoint;\nmessage Request {}\nmessage Response {}\n"
+    files["public_input.proto"] = no_service.encode()
+    assert "proto.no_service" in Project(files, "t").validate().codes()
+
+
+def test_proto_missing_and_wrong_name():
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["api.proto"] = files.pop("public_input.proto")
+    report = Project(files, "t").validate()
+    assert "proto.missing" in codes_at(report, "entrypoint.proto")
+    files["krt.yml"] = GREETER_YML.replace("proto: public_input.proto", "proto: api.proto").encode()
+    report = Project(files, "t").validate()
+    assert "proto.not_public_input" in codes_at(report, "entrypoint.proto")
+
+
+def test_handler_shape_is_checked_before_kre_runs_it():
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["src/py-greeter/main.py"] = b"def handler(ctx, data):\n    return data\n"
+    report = Project(files, "t").validate()
+    f = [x for x in report.errors if x.code == "src.handler_not_async"][0]
+    assert f.file == "src/py-greeter/main.py" and f.line == 1
+    files["src/py-greeter/main.py"] = b"async def handle(ctx, data):\n    return data\n"
+    assert "src.no_handler" in Project(files, "t").validate().codes()
+    files["src/py-greeter/main.py"] = b"async def handler(ctx, data:\n"
+    f = Project(files, "t").validate().errors[0]
+    assert f.code == "src.syntax" and f.line == 1
+
+
+def test_imports_missing_from_the_runner_image_warn():
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["src/py-greeter/main.py"] = (
+        b"import lightgbm\nimport numpy\nimport config\n" + files["src/py-greeter/main.py"]
+    )
+    report = Project(files, "t").validate()
+    assert report.ok
+    warned = {f.code: f for f in report.warnings}
+    assert "lightgbm" in warned["src.import_not_in_image"].message
+    assert warned["src.shadowed_import"].line == 3
+    assert not any("numpy" in f.message for f in report.warnings)
+
+
+def test_chain_mismatch_in_hand_written_sources_warns():
+    files = dict(load_project(EXAMPLES / "price-estimator").files)
+    files["krt.yml"] = files["krt.yml"].replace(b"- model\n      - output", b"- output\n      - model")
+    report = Project(files, "t").validate()
+    codes = {f.code for f in report.warnings}
+    assert "chain.input_mismatch" in codes and "chain.output_mismatch" in codes
+
+
+def test_go_node_pointing_at_source_is_an_error():
+    text = GREETER_YML.replace(
+        "workflows:",
+        "  - name: go-greeter\n    image: konstellation/kre-go:1.11.0\n"
+        "    src: src/go-greeter/main.go\nworkflows:",
+    )
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["krt.yml"] = text.encode()
+    files["src/go-greeter/main.go"] = b"package main\n"
+    report = Project(files, "t").validate()
+    assert "src.go_source" in codes_at(report, "nodes[1].src")
+
+
+def test_cli_json_and_strict(tmp_path, capsys):
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["src/py-greeter/main.py"] = b"import lightgbm\n" + files["src/py-greeter/main.py"]
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    assert main(["validate", str(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["warnings"] == 1
+    assert data["findings"][0]["code"] == "src.import_not_in_image"
+    assert main(["validate", str(tmp_path), "--strict"]) == 1
+
+
+def test_cli_not_a_project_is_one_clear_line(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    (tmp_path / "junk.krt").write_bytes(b"not an archive")
+    assert main(["inspect", str(tmp_path / "junk.krt")]) == 2
+    assert "junk.krt" in capsys.readouterr().err
+
+
+def test_cli_build_refuses_to_replace_foreign_files(tmp_path, capsys):
+    target = tmp_path / "precious.krt"
+    target.write_bytes(b"my thesis")
+    assert main(["build", str(EXAMPLES / "greeter"), "-o", str(target)]) == 2
+    assert target.read_bytes() == b"my thesis"
+    assert main(["build", str(EXAMPLES / "greeter"), "-o", str(target), "--force"]) == 0
+    # a rebuild of the same version replaces its own earlier build without asking
+    assert main(["build", str(EXAMPLES / "greeter"), "-o", str(target)]) == 0
+
+
+@pytest.mark.parametrize("name", ["greeter", "price-estimator"])
+def test_cli_inspect_reads_like_a_summary(name, capsys):
+    assert main(["inspect", str(EXAMPLES / name)]) == 0
+    out = capsys.readouterr().out
+    assert "workflows" in out and "nodes" in out and "Traceback" not in out
