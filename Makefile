@@ -20,11 +20,13 @@ demo: $(STAMP)
 	$(BIN)/python -m krtlab.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check krtlab tests bench
+	$(BIN)/ruff check krtlab tests bench templates/*.py
+	$(BIN)/ruff format --check krtlab tests bench templates/*.py
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check krtlab tests bench
+	$(BIN)/ruff check krtlab tests bench templates/*.py
+	$(BIN)/ruff format --check krtlab tests bench templates/*.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_time.py

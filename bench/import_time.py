@@ -31,10 +31,16 @@ def main() -> int:
     print(f"python -c pass          median {b:7.1f} ms (baseline)")
     print(f"python -c import krtlab median {k:7.1f} ms  ratio {k / b:5.2f}x  +{over:.1f} ms")
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, krtlab; print(sorted(m for m in "
-         "('grpc','google.protobuf','yaml','IPython','kubernetes','graphviz','ipywidgets',"
-         "'nbformat') if m in sys.modules))"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, krtlab; print(sorted(m for m in "
+            "('grpc','google.protobuf','yaml','IPython','kubernetes','graphviz','ipywidgets',"
+            "'nbformat') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     print(f"heavy modules imported by 'import krtlab': {heavy}")
     ok = over <= TARGET_MS

@@ -35,7 +35,9 @@ def main() -> int:
         print(format_summary(krt.load(path).project().summary()))
 
     _rule("price-estimator: authored from Python functions")
-    spec = importlib.util.spec_from_file_location("price_estimator", TEMPLATES / "price_estimator.py")
+    spec = importlib.util.spec_from_file_location(
+        "price_estimator", TEMPLATES / "price_estimator.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -9,7 +9,7 @@ All of them derive from :class:`KrtlabError`, and each also subclasses the built
     ├── ProtoError (ValueError)            a .proto that does not compile; carries located errors
     ├── MessageTypeError (TypeError)       a Python class that cannot become a proto3 message
     ├── CaptureError (ValueError)          a node function whose source cannot be exported
-    ├── BundleError (ValueError)           a project folder, krt.yml or .krt that cannot be read/written
+    ├── BundleError (ValueError)           a folder, krt.yml or .krt that cannot be read/written
     │   ├── UnsafeArchiveError             traversal, links, devices, oversize archives
     │   └── OverwriteError (FileExistsError)  refusing to replace files the user may care about
     └── ExecutableNotFound (RuntimeError)  a required external program is missing

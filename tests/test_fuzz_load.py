@@ -20,8 +20,12 @@ from .conftest import EXAMPLES
 GREETER = load_project(EXAMPLES / "greeter").files
 KEYS = sorted({k for keys in KNOWN_KEYS.values() for k in keys} | {"gpus", "exitpoint", "x"})
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-    st.text(max_size=25), st.sampled_from(["py-greeter", "PyGreet", "public_input.proto"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=25),
+    st.sampled_from(["py-greeter", "PyGreet", "public_input.proto"]),
 )
 data = st.recursive(
     scalars,
@@ -68,10 +72,29 @@ def test_arbitrary_data_overlaid_on_a_valid_manifest(value):
 
 members = st.lists(
     st.tuples(
-        st.sampled_from(["krt.yml", "public_input.proto", "src/py-greeter/main.py", "a/krt.yml",
-                         "../evil", "/abs", "src", "x" * 120, "d/"]),
-        st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
-                         tarfile.CHRTYPE, tarfile.FIFOTYPE]),
+        st.sampled_from(
+            [
+                "krt.yml",
+                "public_input.proto",
+                "src/py-greeter/main.py",
+                "a/krt.yml",
+                "../evil",
+                "/abs",
+                "src",
+                "x" * 120,
+                "d/",
+            ]
+        ),
+        st.sampled_from(
+            [
+                tarfile.REGTYPE,
+                tarfile.DIRTYPE,
+                tarfile.SYMTYPE,
+                tarfile.LNKTYPE,
+                tarfile.CHRTYPE,
+                tarfile.FIFOTYPE,
+            ]
+        ),
         st.binary(max_size=200) | st.sampled_from([GREETER["krt.yml"], b"version: [\n"]),
     ),
     max_size=6,

@@ -47,9 +47,14 @@ def test_yaml_syntax_error_has_a_line():
 
 
 def test_unknown_keys_everywhere_suggest_the_right_one():
-    text = GREETER_YML.replace("description: d", "descripton: d\ndescription: d").replace(
-        "  image: konstellation/kre-entrypoint", "  imagen: x\n  image: konstellation/kre-entrypoint"
-    ).replace("    sequential:", "    sequental: []\n    sequential:")
+    text = (
+        GREETER_YML.replace("description: d", "descripton: d\ndescription: d")
+        .replace(
+            "  image: konstellation/kre-entrypoint",
+            "  imagen: x\n  image: konstellation/kre-entrypoint",
+        )
+        .replace("    sequential:", "    sequental: []\n    sequential:")
+    )
     report = greeter(text).validate()
     assert "key.unknown" in codes_at(report, "descripton")
     assert "key.unknown" in codes_at(report, "entrypoint.imagen")
@@ -71,9 +76,9 @@ def test_krt_v2_keys_and_versions_are_refused_with_kre_wording():
 
 
 def test_wrong_types_and_empty_lists():
-    text = GREETER_YML.replace("    src: src/py-greeter/main.py",
-                               "    src: src/py-greeter/main.py\n    gpu: 'yes'").replace(
-        "sequential: [py-greeter]", "sequential: []")
+    text = GREETER_YML.replace(
+        "    src: src/py-greeter/main.py", "    src: src/py-greeter/main.py\n    gpu: 'yes'"
+    ).replace("sequential: [py-greeter]", "sequential: []")
     report = greeter(text).validate()
     assert "field.type" in codes_at(report, "nodes[0].gpu")
     assert "workflow.empty" in codes_at(report, "workflows[0].sequential")
@@ -89,12 +94,16 @@ def test_missing_entrypoint_block_reports_both_fields_like_kre():
 
 
 def test_duplicate_nodes_and_workflow_names_and_unused_nodes():
-    text = GREETER_YML.replace(
-        "workflows:",
-        "  - name: py-greeter\n    image: konstellation/kre-py:1.23.0\n"
-        "    src: src/py-greeter/main.py\n  - name: spare\n    image: konstellation/kre-py:1.23.0\n"
-        "    src: src/py-greeter/main.py\nworkflows:",
-    ) + "  - name: py-greeting\n    entrypoint: Other\n    sequential: [py-greeter]\n"
+    text = (
+        GREETER_YML.replace(
+            "workflows:",
+            "  - name: py-greeter\n    image: konstellation/kre-py:1.23.0\n"
+            "    src: src/py-greeter/main.py\n  - name: spare\n"
+            "    image: konstellation/kre-py:1.23.0\n"
+            "    src: src/py-greeter/main.py\nworkflows:",
+        )
+        + "  - name: py-greeting\n    entrypoint: Other\n    sequential: [py-greeter]\n"
+    )
     report = greeter(text).validate()
     assert "node.duplicate" in codes_at(report, "nodes[1].name")
     assert "workflow.duplicate_name" in codes_at(report, "workflows[1].name")
@@ -103,19 +112,25 @@ def test_duplicate_nodes_and_workflow_names_and_unused_nodes():
 
 
 def test_invalid_image_reference_uses_kli_wording():
-    report = greeter(GREETER_YML.replace("konstellation/kre-py:1.23.0", "Konstellation/KRE py")).validate()
+    report = greeter(
+        GREETER_YML.replace("konstellation/kre-py:1.23.0", "Konstellation/KRE py")
+    ).validate()
     f = report.at("nodes[0].image")[0]
-    assert f.code == "image.invalid" and f.kre.startswith("node image error: invalid reference format")
+    assert f.code == "image.invalid" and f.kre.startswith(
+        "node image error: invalid reference format"
+    )
 
 
 def test_proto_problems_are_located_in_the_proto():
-    broken = "syntax = \"proto3\";\npackage entrypoint;\nmessage Request { strin name = 1; }\n"
+    broken = 'syntax = "proto3";\npackage entrypoint;\nmessage Request { strin name = 1; }\n'
     files = dict(load_project(EXAMPLES / "greeter").files)
     files["public_input.proto"] = broken.encode()
     report = Project(files, "t").validate()
     f = report.errors[0]
     assert f.code == "proto.syntax" and f.file == "public_input.proto" and f.line == 3
-    no_service = "syntax = \"proto3\";\npackage entrypoint;\nmessage Request {}\nmessage Response {}\n"
+    no_service = (
+        'syntax = "proto3";\npackage entrypoint;\nmessage Request {}\nmessage Response {}\n'
+    )
     files["public_input.proto"] = no_service.encode()
     assert "proto.no_service" in Project(files, "t").validate().codes()
 
@@ -134,7 +149,7 @@ def test_handler_shape_is_checked_before_kre_runs_it():
     files = dict(load_project(EXAMPLES / "greeter").files)
     files["src/py-greeter/main.py"] = b"def handler(ctx, data):\n    return data\n"
     report = Project(files, "t").validate()
-    f = [x for x in report.errors if x.code == "src.handler_not_async"][0]
+    f = next(x for x in report.errors if x.code == "src.handler_not_async")
     assert f.file == "src/py-greeter/main.py" and f.line == 1
     files["src/py-greeter/main.py"] = b"async def handle(ctx, data):\n    return data\n"
     assert "src.no_handler" in Project(files, "t").validate().codes()
@@ -158,7 +173,9 @@ def test_imports_missing_from_the_runner_image_warn():
 
 def test_chain_mismatch_in_hand_written_sources_warns():
     files = dict(load_project(EXAMPLES / "price-estimator").files)
-    files["krt.yml"] = files["krt.yml"].replace(b"- model\n      - output", b"- output\n      - model")
+    files["krt.yml"] = files["krt.yml"].replace(
+        b"- model\n      - output", b"- output\n      - model"
+    )
     report = Project(files, "t").validate()
     codes = {f.code for f in report.warnings}
     assert "chain.input_mismatch" in codes and "chain.output_mismatch" in codes

@@ -67,8 +67,12 @@ def version_from_project(project: Project) -> Version:
     v._variables, v._files = list(m.config.variables), list(m.config.files)
     for spec in m.nodes:
         v._nodes[spec.name] = Node(
-            spec.name, image=spec.image, gpu=spec.gpu, src=spec.src,
-            source=project.files.get(spec.src), executable=spec.src in project.executables,
+            spec.name,
+            image=spec.image,
+            gpu=spec.gpu,
+            src=spec.src,
+            source=project.files.get(spec.src),
+            executable=spec.src in project.executables,
         )
     for wf in m.workflows:
         v._workflows[wf.name] = Workflow(wf.name, wf.entrypoint, wf.sequential)

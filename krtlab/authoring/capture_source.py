@@ -1,16 +1,9 @@
-"""Finding, scanning and rewriting the source of notebook/script functions and classes.
+"""Reading source for :mod:`krtlab.authoring.capture` (internal).
 
-Internal helpers of :mod:`krtlab.authoring.capture`:
-
-* :func:`location` turns a code file name and line into what the user recognises
-  (``cell In[5], line 3`` in IPython, ``path/to/file.py, line 42`` otherwise);
-* :func:`function_source` / :func:`class_source` find the exact ``def``/``class`` block, including
-  classes defined in Jupyter cells, which :func:`inspect.getsource` cannot find;
-* :func:`scan` lists the global names a block uses, with proper Python scoping;
-* :func:`rewrite` renames globals and drops decorators in the emitted text;
-* :func:`literal_source` writes constants (lists, dicts, nan, ...) back as source.
-
-Nothing here imports IPython: the running shell, if any, is looked up in ``sys.modules``.
+Finds the exact ``def``/``class`` block of notebook or script objects (also classes defined in
+Jupyter cells, which :func:`inspect.getsource` cannot find), lists the global names a block uses
+with Python's scoping rules and rewrites blocks (renames, dropped decorators). IPython is never
+imported: the running shell, if any, is found in ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -29,52 +22,40 @@ from dataclasses import dataclass, field
 
 from krtlab.errors import CaptureError
 
-__all__ = [
-    "Ref",
-    "Source",
-    "cell_files",
-    "class_source",
-    "function_source",
-    "literal_source",
-    "location",
-    "rewrite",
-    "scan",
-]
+__all__ = ["Ref", "Source", "class_source", "function_source", "location", "rewrite", "scan"]
 
-_DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def cell_files() -> dict[str, int]:
-    """Map each IPython cell's pseudo file name to its execution count ({} outside IPython)."""
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
+def _cell_numbers() -> dict[str, int]:
+    """IPython cell pseudo file name -> execution count ({} outside IPython)."""
+    get = getattr(sys.modules.get("IPython"), "get_ipython", None)
     shell = get() if callable(get) else None
     mapping = getattr(getattr(shell, "compile", None), "_filename_map", None)
     return dict(mapping) if isinstance(mapping, dict) else {}
 
 
 def location(filename: str, line: int) -> str:
-    """Describe ``line`` of ``filename`` the way the user sees it (cell number or path)."""
-    count = cell_files().get(filename)
+    """``cell In[5], line 3`` in IPython, else ``path/to/file.py, line 42`` (relative if below
+    the working directory)."""
+    count = _cell_numbers().get(filename)
     if count is not None:
         return f"cell In[{count}], line {line}"
     if not filename.startswith("<"):
         try:
             rel = os.path.relpath(filename)
         except ValueError:  # another drive on Windows
-            rel = filename
-        if not rel.startswith(".."):
-            filename = rel
+            rel = ".."
+        filename = filename if rel.startswith("..") else rel
     return f"{filename}, line {line}"
 
 
 @dataclass(frozen=True)
 class Ref:
-    """One use of a global name inside a block of source.
+    """A use of a global name: 1-based line and 0-based character column in the block's text.
 
-    ``line``/``col`` are 1-based/0-based character positions in :attr:`Source.text`; ``col`` is
-    -1 for uses that cannot be renamed in place (inside a string annotation or a ``global``
-    statement, where ``global_stmt`` is true).
+    ``col`` is -1 where the name cannot be renamed in place (inside a string annotation, or in a
+    ``global`` statement, then ``global_stmt`` is set).
     """
 
     name: str
@@ -87,7 +68,7 @@ class Ref:
 
 @dataclass(frozen=True)
 class Source:
-    """The dedented source of one top-level ``def`` or ``class`` and where it came from."""
+    """The dedented source of one ``def`` or ``class`` block and where it came from."""
 
     name: str
     text: str
@@ -97,11 +78,10 @@ class Source:
 
     @property
     def node(self) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef:
-        """The block's AST node (the only statement of :attr:`tree`)."""
         return self.tree.body[0]  # type: ignore[return-value]
 
     def where(self, line: int = 1) -> str:
-        """Location text for ``line`` of :attr:`text` (1-based)."""
+        """Location text for ``line`` of :attr:`text`."""
         return location(self.filename, self.first_line + line - 1)
 
 
@@ -114,14 +94,13 @@ def _parse(text: str) -> ast.Module | None:
 
 
 def _start(node: ast.AST) -> int:
-    decorators = getattr(node, "decorator_list", [])
-    return min([node.lineno, *(d.lineno for d in decorators)])
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
 
 
 def _top_level_defs(tree: ast.AST) -> Iterator[ast.AST]:
     """Defs and classes not nested in another def/class (they may sit inside if/try/with)."""
     for child in ast.iter_child_nodes(tree):
-        if isinstance(child, _DEF_TYPES):
+        if isinstance(child, _DEFS):
             yield child
         elif isinstance(child, ast.stmt):
             yield from _top_level_defs(child)
@@ -130,100 +109,88 @@ def _top_level_defs(tree: ast.AST) -> Iterator[ast.AST]:
 def _block(name: str, filename: str, lines: list[str], node: ast.AST) -> Source:
     start = _start(node)
     text = "".join(lines[start - 1 : node.end_lineno])
-    if node.col_offset:
-        text = textwrap.dedent(text)
+    text = (textwrap.dedent(text) if node.col_offset else text).rstrip() + "\n"
     tree = _parse(text)
-    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], _DEF_TYPES):
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], _DEFS):
+        where = location(filename, start)
         raise CaptureError(
-            f"cannot cut the source of {name!r} out of {location(filename, start)}; "
-            "define it at the top level of a cell or module",
+            f"cannot cut the source of {name!r} out of {where}; define it at the top level of "
+            "a cell or module",
             name=name,
-            where=location(filename, start),
+            where=where,
         )
-    return Source(name, text.rstrip() + "\n", filename, start, tree)
+    return Source(name, text, filename, start, tree)
 
 
 def function_source(func: Callable) -> Source:
-    """Find the ``def`` block of a plain (top-level) function, decorators included."""
+    """The ``def`` block of a function (dedented if nested), decorators included."""
     code = func.__code__
-    name = code.co_name
     lines = linecache.getlines(code.co_filename, getattr(func, "__globals__", None))
     tree = _parse("".join(lines)) if lines else None
+    for node in ast.walk(tree) if tree else ():
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name == code.co_name
+            and _start(node) == code.co_firstlineno  # decorated: the first decorator's line
+        ):
+            return _block(code.co_name, code.co_filename, lines, node)
     where = location(code.co_filename, code.co_firstlineno)
-    if tree is not None:
-        for node in _top_level_defs(tree):
-            if (
-                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and node.name == name
-                and _start(node) == code.co_firstlineno
-            ):
-                return _block(name, code.co_filename, lines, node)
     raise CaptureError(
-        f"cannot find the source of function {name!r} ({where}); was the file changed after it "
-        "ran? Re-run the cell or module that defines it",
-        name=name,
+        f"cannot find the source of function {code.co_name!r} ({where}); was the file changed "
+        "after it ran? Run the cell or module that defines it again",
+        name=code.co_name,
         where=where,
     )
 
 
-def _class_hints(cls: type) -> list[tuple[str, int | None]]:
+def _class_hints(cls: type) -> Iterator[tuple[str, int | None]]:
     """Candidate (file, line inside the class) pairs, best first."""
-    hints: list[tuple[str, int | None]] = []
     for value in vars(cls).values():
         for fn in (value, getattr(value, "__func__", None), getattr(value, "fget", None)):
-            code = getattr(inspect.unwrap(fn), "__code__", None) if fn is not None else None
-            if code is not None and not code.co_filename.startswith("<string"):
-                hints.append((code.co_filename, code.co_firstlineno))
-    first = getattr(cls, "__firstlineno__", None)  # Python >= 3.13
-    module = sys.modules.get(cls.__module__)
-    path = getattr(module, "__file__", None)
+            try:
+                code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+            except ValueError:  # a __wrapped__ cycle
+                continue
+            if code is not None and not code.co_filename.startswith("<"):  # not dataclass-made
+                yield code.co_filename, code.co_firstlineno
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if isinstance(path, str):
-        hints.append((path, first))
-    # Jupyter: __main__ has no file; try every cell, newest first (the latest definition wins).
-    cells = sorted(cell_files().items(), key=lambda item: -item[1])
-    hints.extend((filename, None) for filename, _ in cells)
-    return hints
+        yield path, getattr(cls, "__firstlineno__", None)  # Python >= 3.13
+    # Jupyter's __main__ has no file: try every cell, newest first (the latest definition runs)
+    for filename, _ in sorted(_cell_numbers().items(), key=lambda item: -item[1]):
+        yield filename, None
 
 
 def _same_shape(cls: type, node: ast.ClassDef) -> bool:
-    """Whether a ``class`` statement plausibly produced ``cls`` (same methods and fields)."""
+    """Whether a ``class`` statement plausibly made ``cls`` (same methods and fields)."""
     methods = {s.name for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    fields = {
-        s.target.id
-        for s in node.body
-        if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
-    }
+    targets = [s.target for s in node.body if isinstance(s, ast.AnnAssign)]
+    fields = {t.id for t in targets if isinstance(t, ast.Name)}
     try:
         annotations = set(inspect.get_annotations(cls))
-    except Exception:  # annotations that fail to evaluate lazily (3.14): do not rule it out
+    except Exception:  # lazily evaluated annotations that fail (3.14): do not rule it out
         annotations = fields
     return methods <= set(vars(cls)) and fields == annotations
 
 
 def class_source(cls: type) -> Source:
-    """Find the ``class`` block that defined ``cls``, also for classes defined in Jupyter cells."""
-    seen: set[tuple[str, int | None]] = set()
-    for filename, line in _class_hints(cls):
-        if (filename, line) in seen:
-            continue
-        seen.add((filename, line))
+    """The ``class`` block that defined ``cls``, also for classes defined in Jupyter cells."""
+    for filename, line in dict.fromkeys(_class_hints(cls)):
         lines = linecache.getlines(filename)
         tree = _parse("".join(lines)) if lines else None
-        if tree is None:
-            continue
         found = [
             n
-            for n in _top_level_defs(tree)
+            for n in (_top_level_defs(tree) if tree else ())
             if isinstance(n, ast.ClassDef) and n.name == cls.__name__
         ]
         if line is not None:
             found = [n for n in found if _start(n) <= line <= (n.end_lineno or n.lineno)]
-        for node in reversed(found):  # the last definition in a file is the one that ran last
+        for node in reversed(found):  # in one file, the last definition is the one that ran
             if _same_shape(cls, node):
                 return _block(cls.__name__, filename, lines, node)
     raise CaptureError(
         f"cannot find the source of class {cls.__name__!r}; define it at the top level of a "
-        "notebook cell or module and run that cell again",
+        "cell or module and run that again",
         name=cls.__name__,
     )
 
@@ -240,21 +207,22 @@ class _Scope:
         self.stores: list[Ref] = []
 
     def is_global(self, name: str) -> bool:
-        """Python's name resolution for a name used in this scope."""
+        """Python's resolution of ``name`` used in this scope."""
         scope: _Scope | None = self
         while scope is not None:
             if scope.kind == "module" or name in scope.declared:
                 return True
-            if name in scope.nonlocals or name in scope.bound:
-                # class bodies only see their own names, not those of an enclosing class
-                if scope is self or scope.kind != "class":
-                    return False
+            # a class body's names are invisible to the functions nested in it
+            if (name in scope.bound or name in scope.nonlocals) and (
+                scope is self or scope.kind != "class"
+            ):
+                return False
             scope = scope.parent
         return True
 
 
 class _Scanner(ast.NodeVisitor):
-    """Collects every use of a name per scope; :func:`scan` then keeps the global ones."""
+    """Records every use and binding of a name per scope; :func:`scan` keeps the globals."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
@@ -263,11 +231,10 @@ class _Scanner(ast.NodeVisitor):
         self.annotation = False
 
     def _col(self, node: ast.expr) -> int:
-        # AST columns are UTF-8 byte offsets; the rewriter works on characters.
-        line = self.lines[node.lineno - 1].encode()
-        return len(line[: node.col_offset].decode(errors="replace"))
+        # AST columns count UTF-8 bytes; the rewriter works on characters
+        return len(self.lines[node.lineno - 1].encode()[: node.col_offset].decode(errors="replace"))
 
-    def _enter(self, kind: str, names: set[str], body: list[ast.AST]) -> None:
+    def _enter(self, kind: str, names: set[str], body: list) -> None:
         outer = self.scope
         self.scope = _Scope(kind, outer)
         self.scope.bound |= names
@@ -291,24 +258,23 @@ class _Scanner(ast.NodeVisitor):
             self.scope.stores.append(Ref(node.id, ref.line, ref.col, store=True))
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        # Names inside string annotations ("Request") are only for import completeness.
+        # names in string annotations ("Quote"): imported for completeness, never renamed
         if self.annotation and isinstance(node.value, str):
             try:
-                inner = ast.parse(node.value, mode="eval")
+                names = [n.id for n in ast.walk(ast.parse(node.value, mode="eval"))
+                         if isinstance(n, ast.Name)]  # fmt: skip
             except SyntaxError:
                 return
-            for sub in ast.walk(inner):
-                if isinstance(sub, ast.Name):
-                    self.scope.loads.append(Ref(sub.id, node.lineno, -1, annotation=True))
+            self.scope.loads += [Ref(n, node.lineno, -1, annotation=True) for n in names]
 
     def _arguments(self, args: ast.arguments) -> set[str]:
-        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-            self.visit(default)
-        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-        every += [a for a in (args.vararg, args.kwarg) if a is not None]
-        for arg in every:
+        for default in [*args.defaults, *args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        for arg in filter(None, every):
             self._annotate(arg.annotation)
-        return {arg.arg for arg in every}
+        return {arg.arg for arg in filter(None, every)}
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for decorator in node.decorator_list:
@@ -332,7 +298,7 @@ class _Scanner(ast.NodeVisitor):
     def _comprehension(self, node: ast.AST, results: list[ast.expr]) -> None:
         generators: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
         self.visit(generators[0].iter)  # evaluated in the enclosing scope
-        body: list[ast.AST] = []
+        body: list = []
         for i, gen in enumerate(generators):
             body += [gen.target, *([gen.iter] if i else []), *gen.ifs]
         self._enter("comprehension", set(), body + results)
@@ -347,40 +313,33 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
-        scope = self.scope
+        scope = self.scope  # := binds in the enclosing function, not the comprehension
         while scope.kind == "comprehension" and scope.parent is not None:
             scope = scope.parent
         scope.bound.add(node.target.id)
-        scope.stores.append(
-            Ref(node.target.id, node.target.lineno, self._col(node.target), store=True)
-        )
+        col = self._col(node.target)
+        scope.stores.append(Ref(node.target.id, node.target.lineno, col, store=True))
 
     def visit_Global(self, node: ast.Global) -> None:
         self.scope.declared.update(node.names)
-        self.scope.stores.extend(Ref(n, node.lineno, -1, global_stmt=True) for n in node.names)
+        for name in node.names:
+            self.scope.stores.append(Ref(name, node.lineno, -1, store=True, global_stmt=True))
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
         self.scope.nonlocals.update(node.names)
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
-        for alias in node.names:
-            if alias.name != "*":
-                self.scope.bound.add(alias.asname or alias.name.split(".")[0])
+        self.scope.bound |= {a.asname or a.name.split(".")[0] for a in node.names if a.name != "*"}
 
     visit_ImportFrom = visit_Import
 
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.name:
-            self.scope.bound.add(node.name)
-        self.generic_visit(node)
-
-    def visit_MatchAs(self, node: ast.AST) -> None:
-        name = getattr(node, "name", None) or getattr(node, "rest", None)
+    def visit_ExceptHandler(self, node: ast.AST) -> None:
+        name = getattr(node, "name", None) or getattr(node, "rest", None)  # also match patterns
         if name:
             self.scope.bound.add(name)
         self.generic_visit(node)
 
-    visit_MatchStar = visit_MatchMapping = visit_MatchAs
+    visit_MatchAs = visit_MatchStar = visit_MatchMapping = visit_ExceptHandler
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._annotate(node.annotation)
@@ -390,7 +349,7 @@ class _Scanner(ast.NodeVisitor):
 
 
 def scan(source: Source) -> list[Ref]:
-    """Every use of a global name in ``source`` (loads, stores to ``global`` names), in order."""
+    """Every use of a global name in ``source`` (and stores to ``global`` names), in order."""
     scanner = _Scanner(source.text.splitlines())
     scanner.visit(source.tree)
     refs: list[Ref] = []
@@ -400,152 +359,37 @@ def scan(source: Source) -> list[Ref]:
     return sorted(refs, key=lambda r: (r.line, r.col))
 
 
-def _name_token_after_keyword(
-    text: str, line: int, keywords: set[str]
-) -> list[tuple[int, int, str]]:
-    """(line, col, name) of NAME tokens following one of ``keywords`` on ``line``."""
-    found: list[tuple[int, int, str]] = []
-    after_keyword = False
+def _names_after(text: str, line: int, keyword: str) -> list[tuple[int, int, str]]:
+    """(line, col, name) of the NAME tokens after ``keyword`` on ``line`` of ``text``."""
+    found, seen = [], False
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         if tok.start[0] > line:
             break
         if tok.start[0] == line and tok.type == tokenize.NAME:
-            if after_keyword and tok.string not in keywords:
-                found.append((tok.start[0], tok.start[1], tok.string))
-            after_keyword = after_keyword or tok.string in keywords
+            if seen:
+                found.append((line, tok.start[1], tok.string))
+            seen = seen or tok.string == keyword
     return found
 
 
 def rewrite(source: Source, refs: list[Ref], renames: dict[str, str], drop: list[range]) -> str:
-    """The block's text with global ``renames`` applied and the decorator lines in ``drop`` removed.
+    """``source``'s text with global ``renames`` applied and the lines in ``drop`` removed.
 
-    Renames touch only the tokens that really are the global (from :func:`scan`): attributes,
-    keyword arguments and locals with the same name are left alone.
+    Only the tokens that are the global (see :func:`scan`) change: attributes, keyword arguments
+    and locals of the same name stay as they are.
     """
     lines = source.text.splitlines()
-    edits: list[tuple[int, int, str, str]] = []  # (line, col, old, new)
+    edits = {(r.line, r.col, r.name) for r in refs if r.name in renames and r.col >= 0}
     for ref in refs:
-        new = renames.get(ref.name)
-        if new is None:
-            continue
-        if ref.global_stmt:
-            for line, col, name in _name_token_after_keyword(source.text, ref.line, {"global"}):
-                if name == ref.name:
-                    edits.append((line, col, name, new))
-        elif ref.col >= 0:
-            edits.append((ref.line, ref.col, ref.name, new))
+        if ref.global_stmt and ref.name in renames:
+            edits |= {e for e in _names_after(source.text, ref.line, "global") if e[2] == ref.name}
     node = source.node
     if node.name in renames:
-        keyword = {"class"} if isinstance(node, ast.ClassDef) else {"def"}
-        for line, col, name in _name_token_after_keyword(source.text, node.lineno, keyword)[:1]:
-            edits.append((line, col, name, renames[node.name]))
-    for line, col, old, new in sorted(set(edits), reverse=True):
+        keyword = "class" if isinstance(node, ast.ClassDef) else "def"
+        edits |= set(_names_after(source.text, node.lineno, keyword)[:1])
+    for line, col, old in sorted(edits, reverse=True):
         text = lines[line - 1]
-        if text[col : col + len(old)] != old:  # should not happen; never corrupt the code
-            raise CaptureError(f"internal error renaming {old!r} in {source.where(line)}")
-        lines[line - 1] = text[:col] + new + text[col + len(old) :]
-    kept = [t for i, t in enumerate(lines, 1) if not any(i in r for r in drop)]
-    return "\n".join(kept).rstrip()
-
-
-_SCALARS = (type(None), bool, int, float, complex, str, bytes)
-_CONTAINERS = {
-    list: ("[", "]"),
-    tuple: ("(", ")"),
-    set: ("{", "}"),
-    frozenset: ("frozenset({", "})"),
-}
-_EVAL_NS: dict = {"__builtins__": {}, "float": float, "set": set, "frozenset": frozenset}
-
-
-def _items(value: list | tuple | set | frozenset) -> list:
-    # Sets are written sorted by their text: repr() order changes with hash randomisation.
-    return sorted(value, key=_one) if isinstance(value, (set, frozenset)) else list(value)
-
-
-def _one(value: object, depth: int = 0) -> str | None:
-    """One-line source of a literal value, or None if it is not made only of literals."""
-    kind = type(value)
-    if depth > 50:  # also stops self-containing containers
-        return None
-    if kind in _SCALARS:
-        if kind is float and value != value:
-            return 'float("nan")'
-        if kind is float and value in (float("inf"), float("-inf")):
-            return 'float("inf")' if value > 0 else '-float("inf")'  # type: ignore[operator]
-        return repr(value)
-    if kind is dict:
-        pairs = [(_one(k, depth + 1), _one(v, depth + 1)) for k, v in value.items()]  # type: ignore[attr-defined]
-        if any(k is None or v is None for k, v in pairs):
-            return None
-        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
-    if kind not in _CONTAINERS:
-        return None
-    parts = [_one(v, depth + 1) for v in value]  # type: ignore[attr-defined]
-    if None in parts:
-        return None
-    if kind in (set, frozenset):
-        parts.sort()  # type: ignore[call-arg]
-        if not parts:
-            return f"{kind.__name__}()"
-    opener, closer = _CONTAINERS[kind]
-    trailing = "," if kind is tuple and len(parts) == 1 else ""
-    return opener + ", ".join(parts) + trailing + closer  # type: ignore[arg-type]
-
-
-def _pretty(value: object, indent: int, width: int) -> str | None:
-    one = _one(value)
-    kind = type(value)
-    if one is None or indent + len(one) <= width or not (kind is dict or kind in _CONTAINERS):
-        return one
-    pad = " " * (indent + 4)
-    if kind is dict:
-        rows = [f"{_one(k)}: {_pretty(v, indent + 4, width)}" for k, v in value.items()]  # type: ignore[attr-defined]
-        opener, closer = "{", "}"
-    else:
-        items = _items(value)  # type: ignore[arg-type]
-        rows = [str(_pretty(v, indent + 4, width)) for v in items]
-        opener, closer = _CONTAINERS[kind]
-        if all(type(v) in _SCALARS for v in items):  # numbers/strings: fill lines, not one each
-            rows = _fill(rows, width - indent - 4)
-    return opener + "\n" + "".join(f"{pad}{row},\n" for row in rows) + " " * indent + closer
-
-
-def _fill(rows: list[str], width: int) -> list[str]:
-    lines: list[str] = []
-    for row in rows:
-        if lines and len(lines[-1]) + len(row) + 3 <= width:
-            lines[-1] += ", " + row
-        else:
-            lines.append(row)
-    return lines
-
-
-def _same(a: object, b: object) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and a != a:
-        return b != b
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(_same, a, b))  # type: ignore[arg-type]
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)  # type: ignore[index]
-    if isinstance(a, (set, frozenset)):  # by text, so that sets holding nan compare equal
-        return sorted(map(_one, a)) == sorted(map(_one, b))  # type: ignore[arg-type]
-    return bool(a == b)
-
-
-def literal_source(value: object, indent: int = 0, width: int = 100) -> str | None:
-    """Python source that rebuilds ``value`` if it is made only of literals, else None.
-
-    Containers that do not fit in ``width`` are written one item per line. The text is checked
-    by evaluating it back (no names but ``float``/``set``/``frozenset`` are available).
-    """
-    text = _pretty(value, indent, width)
-    if text is None:
-        return None
-    try:
-        back = eval(text, dict(_EVAL_NS))  # noqa: S307 - our own literal text, no builtins
-    except Exception:
-        return None
-    return text if _same(back, value) else None
+        if text[col : col + len(old)] != old:  # never corrupt code; this would be a krtlab bug
+            raise CaptureError(f"internal error renaming {old!r} at {source.where(line)}")
+        lines[line - 1] = text[:col] + renames[old] + text[col + len(old) :]
+    return "\n".join(t for i, t in enumerate(lines, 1) if not any(i in r for r in drop)).rstrip()

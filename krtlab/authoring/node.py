@@ -19,8 +19,11 @@ __all__ = ["Node", "check_name", "is_message_class"]
 def is_message_class(obj: Any) -> bool:
     """A generated protobuf message class (from ``v.proto()``, ``@v.message`` or a ``_pb2``)."""
     desc = getattr(obj, "DESCRIPTOR", None)
-    return isinstance(obj, type) and desc is not None and hasattr(desc, "full_name") and hasattr(
-        desc, "fields"
+    return (
+        isinstance(obj, type)
+        and desc is not None
+        and hasattr(desc, "full_name")
+        and hasattr(desc, "fields")
     )
 
 
@@ -41,7 +44,8 @@ def _contract_types(func: Callable[..., Any], node: str) -> tuple[int, type | No
     except (TypeError, ValueError) as exc:
         raise SpecError(f"node {node!r}: cannot read the signature of {func!r}: {exc}") from None
     params = [
-        p for p in sig.parameters.values()
+        p
+        for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     if len(params) not in (1, 2):
@@ -49,10 +53,7 @@ def _contract_types(func: Callable[..., Any], node: str) -> tuple[int, type | No
             f"node {node!r}: {func.__name__}{sig} must take (ctx, request) or (request); "
             "KRE passes one message per call"
         )
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # forward references the notebook cannot resolve: fall back to raw hints
-        hints = dict(getattr(func, "__annotations__", {}))
+    hints = _type_hints(func, node)
     inp = hints.get(params[-1].name)
     out = hints.get("return")
     for label, t in (("input", inp), ("output", out)):
@@ -61,9 +62,33 @@ def _contract_types(func: Callable[..., Any], node: str) -> tuple[int, type | No
                 f"node {node!r}: the {label} type of {func.__name__} is {t!r}; it must be a "
                 "protobuf message class (from v.proto(...) or @v.message)"
             )
-    return len(params), (inp if is_message_class(inp) else None), (
-        out if is_message_class(out) else None
+    return (
+        len(params),
+        (inp if is_message_class(inp) else None),
+        (out if is_message_class(out) else None),
     )
+
+
+def _type_hints(func: Callable[..., Any], node: str) -> dict[str, Any]:
+    """Type hints, resolving string ones (``from __future__ import annotations``) against the
+    function's globals and the variables it closes over (a node defined inside a function)."""
+    local: dict[str, Any] = {}
+    closure = getattr(func, "__closure__", None) or ()
+    for name, cell in zip(func.__code__.co_freevars, closure, strict=False):
+        try:
+            local[name] = cell.cell_contents
+        except ValueError:  # an empty cell: the variable is not assigned yet
+            continue
+    try:
+        return typing.get_type_hints(func, localns=local)
+    except NameError as exc:
+        raise SpecError(
+            f"node {node!r}: cannot resolve a type hint of {func.__name__}: {exc}; use message "
+            "classes visible where the function is defined"
+        ) from None
+    except Exception:  # exotic annotations: keep whatever is not a string
+        raw = dict(getattr(func, "__annotations__", {}))
+        return {k: v for k, v in raw.items() if not isinstance(v, str)}
 
 
 class Node:
@@ -143,12 +168,13 @@ class Node:
         if self.input_type is None and self.output_type is None:
             return None
         return NodeContract(
-            _full(self.input_type), _full(self.output_type),
+            _full(self.input_type),
+            _full(self.output_type),
             "hints" if self.func is not None else "declared",
         )
 
     def __repr__(self) -> str:
-        extra = f", gpu=True" if self.gpu else ""
+        extra = ", gpu=True" if self.gpu else ""
         what = f"func={self.func.__name__}" if self.func else f"src={self.src!r}"
         return f"Node({self.name!r}, image={self.image!r}, {what}{extra})"
 

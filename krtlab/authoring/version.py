@@ -140,8 +140,11 @@ class Version:
                 raise SpecError(f"node {node_name!r}: image {image!r}: {reason}")
             node = Node(node_name, func=fn, image=image, gpu=gpu)
             old = self._nodes.get(node_name)
-            if old is not None and old.init_func is not None and old.func is not None and (
-                old.func.__qualname__ == fn.__qualname__
+            if (
+                old is not None
+                and old.init_func is not None
+                and old.func is not None
+                and (old.func.__qualname__ == fn.__qualname__)
             ):
                 node.init_func = old.init_func  # a re-run cell keeps its init until redefined
             self._nodes[node_name] = node
@@ -167,8 +170,14 @@ class Version:
         check_name(name, "node name")
         data = read_binary(binary, name)
         node = Node(
-            name, image=image, gpu=gpu, src=src or f"bin/{name}", source=data,
-            input_type=input, output_type=output, executable=True,
+            name,
+            image=image,
+            gpu=gpu,
+            src=src or f"bin/{name}",
+            source=data,
+            input_type=input,
+            output_type=output,
+            executable=True,
         )
         self._nodes[name] = node
         return node
@@ -200,15 +209,19 @@ class Version:
             return item
         if isinstance(item, Node):
             if self._nodes.get(item.name) is not item:
-                raise SpecError(f"workflow {workflow!r}: node {item.name!r} belongs to another "
-                                "version (or was replaced): use the one from this version")
+                raise SpecError(
+                    f"workflow {workflow!r}: node {item.name!r} belongs to another "
+                    "version (or was replaced): use the one from this version"
+                )
             return item.name
         for node in self._nodes.values():
             if node.func is item:
                 return node.name
         label = getattr(item, "__name__", repr(item))
-        raise SpecError(f"workflow {workflow!r}: {label} is not a node of {self.name}; decorate "
-                        "it with @v.node first")
+        raise SpecError(
+            f"workflow {workflow!r}: {label} is not a node of {self.name}; decorate "
+            "it with @v.node first"
+        )
 
     @property
     def nodes(self) -> dict[str, Node]:
@@ -302,8 +315,7 @@ class Version:
 
     def __repr__(self) -> str:
         return (
-            f"Version({self.name!r}, nodes={list(self._nodes)}, "
-            f"workflows={list(self._workflows)})"
+            f"Version({self.name!r}, nodes={list(self._nodes)}, workflows={list(self._workflows)})"
         )
 
     def __str__(self) -> str:

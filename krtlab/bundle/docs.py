@@ -17,10 +17,17 @@ def render_docs(v: Any) -> str:
     for wf in m.workflows:
         rpc = (rpcs or {}).get(wf.entrypoint)
         sig = f" ({_short(rpc.input_type)}) → {_short(rpc.output_type)}" if rpc else ""
-        out.append(f"- **{wf.name}**: rpc `{wf.entrypoint}`{sig}, nodes "
-                   + " → ".join(f"`{n}`" for n in wf.sequential))
-    out += ["", "## Nodes", "", "| node | image | gpu | takes | returns | src |",
-            "|---|---|---|---|---|---|"]
+        out.append(
+            f"- **{wf.name}**: rpc `{wf.entrypoint}`{sig}, nodes "
+            + " → ".join(f"`{n}`" for n in wf.sequential)
+        )
+    out += [
+        "",
+        "## Nodes",
+        "",
+        "| node | image | gpu | takes | returns | src |",
+        "|---|---|---|---|---|---|",
+    ]
     for node in v._nodes.values():
         c = node.contract
         out.append(
@@ -52,8 +59,17 @@ def _short(full: str) -> str:
 
 
 _SCALARS = {
-    1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 8: "bool", 9: "string",
-    12: "bytes", 13: "uint32", 17: "sint32", 18: "sint64",
+    1: "double",
+    2: "float",
+    3: "int64",
+    4: "uint64",
+    5: "int32",
+    8: "bool",
+    9: "string",
+    12: "bytes",
+    13: "uint32",
+    17: "sint32",
+    18: "sint64",
 }
 
 

@@ -23,11 +23,18 @@ def summarize(project: Project) -> dict[str, Any]:
     nodes = []
     for n in m.nodes:
         c = resolve_contract(n.name, n.src, proto, sources, {}) if rpcs else None
-        nodes.append({
-            "name": n.name, "runtime": n.runtime, "image": n.image, "gpu": n.gpu, "src": n.src,
-            "size": len(project.files.get(posixpath.normpath(n.src), b"")) if n.src else 0,
-            "input": c.input if c else None, "output": c.output if c else None,
-        })
+        nodes.append(
+            {
+                "name": n.name,
+                "runtime": n.runtime,
+                "image": n.image,
+                "gpu": n.gpu,
+                "src": n.src,
+                "size": len(project.files.get(posixpath.normpath(n.src), b"")) if n.src else 0,
+                "input": c.input if c else None,
+                "output": c.output if c else None,
+            }
+        )
     compiled = project.compiled
     return {
         "origin": project.origin,
@@ -68,7 +75,9 @@ def format_summary(data: dict[str, Any]) -> str:
     lines += ["", "nodes"]
     for n in data["nodes"]:
         gpu = ", gpu" if n["gpu"] else ""
-        types = f" ({short(n['input'])}) -> {short(n['output'])}" if n["input"] or n["output"] else ""
+        types = (
+            f" ({short(n['input'])}) -> {short(n['output'])}" if n["input"] or n["output"] else ""
+        )
         lines.append(f"  {n['name']:<19} {n['runtime']:<6} {n['image']}{gpu}")
         lines.append(f"  {'':<19} {n['src']}{types}")
     return "\n".join(lines)

@@ -18,7 +18,9 @@ _ELF = b"\x7fELF"
 
 
 def check_sources(
-    check, manifest: Manifest, files: Mapping[str, FileFacts] | None,
+    check,
+    manifest: Manifest,
+    files: Mapping[str, FileFacts] | None,
     sources: Mapping[str, SourceFacts],
 ) -> None:
     """The handler file of each node, as the kre-py / kre-go runner will load it."""
@@ -29,9 +31,13 @@ def check_sources(
         src = posixpath.normpath(node.src)
         kind = rules.runner_kind(node.image)
         if kind == "python" and not src.endswith(".py"):
-            check.error("src.not_python", f"node {node.name!r} runs on {node.image} (kre-py) but "
-                        f"src {node.src!r} is not a .py file", loc,
-                        hint="use konstellation/kre-go for compiled Go nodes")
+            check.error(
+                "src.not_python",
+                f"node {node.name!r} runs on {node.image} (kre-py) but "
+                f"src {node.src!r} is not a .py file",
+                loc,
+                hint="use konstellation/kre-go for compiled Go nodes",
+            )
         if node.runtime == "go":
             _check_go_src(check, node.name, src, files, loc)
             continue
@@ -43,40 +49,71 @@ def check_sources(
 
 def _check_go_src(check, name: str, src: str, files, loc) -> None:
     if src.endswith(".go"):
-        check.error("src.go_source", f"Go node {name!r} points at Go source {src!r}; kre-go runs "
-                    "the compiled binary at src", loc,
-                    hint="build it (GOOS=linux go build -o bin/<node>) and point src at bin/<node>")
+        check.error(
+            "src.go_source",
+            f"Go node {name!r} points at Go source {src!r}; kre-go runs the compiled binary at src",
+            loc,
+            hint="build it (GOOS=linux go build -o bin/<node>) and point src at bin/<node>",
+        )
         return
     facts = (files or {}).get(src)
     if facts is not None and facts.kind == "file" and facts.head[:4] != _ELF:
-        check.warning("src.not_binary", f"Go node {name!r}: {src!r} is not a Linux (ELF) "
-                      "executable; kre-go copies it to ./app and executes it", loc)
+        check.warning(
+            "src.not_binary",
+            f"Go node {name!r}: {src!r} is not a Linux (ELF) "
+            "executable; kre-go copies it to ./app and executes it",
+            loc,
+        )
 
 
 def _check_python_src(check, name, image, src, facts: SourceFacts, files, loc) -> None:
     if facts.syntax_error:
         line, msg = facts.syntax_error
-        check.error("src.syntax", f"node {name!r}: {msg}", loc, file=src, line=line,
-                    kre=f"error loading handler script /krt-files/{src}: {msg}")
+        check.error(
+            "src.syntax",
+            f"node {name!r}: {msg}",
+            loc,
+            file=src,
+            line=line,
+            kre=f"error loading handler script /krt-files/{src}: {msg}",
+        )
         return
     if facts.handler_line is None:
         check.error(
-            "src.no_handler", f"node {name!r}: {src} defines no handler(ctx, data)", loc,
-            file=src, hint="add: async def handler(ctx, data): ...",
+            "src.no_handler",
+            f"node {name!r}: {src} defines no handler(ctx, data)",
+            loc,
+            file=src,
+            hint="add: async def handler(ctx, data): ...",
             kre=f"handler module '/krt-files/{src}' must implement a function 'handler(ctx, data)'",
         )
         return
     if not facts.handler_async:
-        check.error("src.handler_not_async", f"node {name!r}: handler must be 'async def': kre-py "
-                    "awaits it, so a plain function fails on the first request", loc,
-                    file=src, line=facts.handler_line, hint="async def handler(ctx, data):")
+        check.error(
+            "src.handler_not_async",
+            f"node {name!r}: handler must be 'async def': kre-py "
+            "awaits it, so a plain function fails on the first request",
+            loc,
+            file=src,
+            line=facts.handler_line,
+            hint="async def handler(ctx, data):",
+        )
     if facts.handler_params != 2:
-        check.error("src.handler_signature", f"node {name!r}: handler takes "
-                    f"{facts.handler_params} parameters; kre-py calls handler(ctx, data)", loc,
-                    file=src, line=facts.handler_line)
+        check.error(
+            "src.handler_signature",
+            f"node {name!r}: handler takes "
+            f"{facts.handler_params} parameters; kre-py calls handler(ctx, data)",
+            loc,
+            file=src,
+            line=facts.handler_line,
+        )
     if facts.init_params is not None and facts.init_params != 1:
-        check.error("src.init_signature", f"node {name!r}: init takes {facts.init_params} "
-                    "parameters; kre-py calls init(ctx)", loc, file=src)
+        check.error(
+            "src.init_signature",
+            f"node {name!r}: init takes {facts.init_params} parameters; kre-py calls init(ctx)",
+            loc,
+            file=src,
+        )
     folder = posixpath.dirname(src)
     local = frozenset(
         posixpath.relpath(p, folder).split("/")[0].removesuffix(".py")
@@ -86,21 +123,32 @@ def _check_python_src(check, name, image, src, facts: SourceFacts, files, loc) -
     stock = rules.image_repository(image) == "konstellation/kre-py"
     for module, line in facts.imports:
         if module in RUNNER_SHADOWED_MODULES:
-            check.warning("src.shadowed_import", f"node {name!r} imports {module!r}, but kre-py's "
-                          f"own {module}.py comes first on sys.path", loc, file=src, line=line,
-                          hint=f"rename the module, e.g. {module}_{name.replace('-', '_')}")
+            check.warning(
+                "src.shadowed_import",
+                f"node {name!r} imports {module!r}, but kre-py's "
+                f"own {module}.py comes first on sys.path",
+                loc,
+                file=src,
+                line=line,
+                hint=f"rename the module, e.g. {module}_{name.replace('-', '_')}",
+            )
         elif stock and files is not None and not importable_on_kre_py(module, local):
             check.warning(
                 "src.import_not_in_image",
                 f"node {name!r} imports {module!r}, which the stock {image} image does not have",
-                loc, file=src, line=line,
+                loc,
+                file=src,
+                line=line,
                 hint=f"build a custom image FROM {image} that installs it, and use it as the "
                 "node's image",
             )
 
 
 def resolve_contract(
-    node_name: str, src: str, proto: ProtoFacts, sources: Mapping[str, SourceFacts],
+    node_name: str,
+    src: str,
+    proto: ProtoFacts,
+    sources: Mapping[str, SourceFacts],
     contracts: Mapping[str, NodeContract],
 ) -> NodeContract | None:
     """The node's message types: declared/hinted ones first, else inferred from its source."""
@@ -123,34 +171,56 @@ def resolve_contract(
 
 
 def check_contracts(
-    check, manifest: Manifest, proto: ProtoFacts, sources: Mapping[str, SourceFacts],
+    check,
+    manifest: Manifest,
+    proto: ProtoFacts,
+    sources: Mapping[str, SourceFacts],
     contracts: Mapping[str, NodeContract],
 ) -> None:
     """The proto and every workflow's message chain."""
     ploc = ("entrypoint", "proto")
     if proto.issues:
         for file, line, _col, message in proto.issues:
-            check.error("proto.syntax", f"{file} does not compile: {message}", ploc,
-                        file=file, line=line)
+            check.error(
+                "proto.syntax", f"{file} does not compile: {message}", ploc, file=file, line=line
+            )
         return
     if proto.rpcs is None:
         others = f" (it has: {', '.join(proto.services)})" if proto.services else ""
-        check.error("proto.no_service", f"{proto.file} has no 'service Entrypoint'{others}; KRE's "
-                    "entrypoint generator only reads that service", ploc,
-                    hint="service Entrypoint { rpc MyRpc (Request) returns (Response) {}; }")
+        check.error(
+            "proto.no_service",
+            f"{proto.file} has no 'service Entrypoint'{others}; KRE's "
+            "entrypoint generator only reads that service",
+            ploc,
+            hint="service Entrypoint { rpc MyRpc (Request) returns (Response) {}; }",
+        )
         return
     if proto.package != "entrypoint":
-        check.warning("proto.package", f"{proto.file} has package {proto.package or '(none)'!r}; "
-                      "KRE clients call entrypoint.Entrypoint/<Rpc>", ploc,
-                      hint="package entrypoint;")
+        check.warning(
+            "proto.package",
+            f"{proto.file} has package {proto.package or '(none)'!r}; "
+            "KRE clients call entrypoint.Entrypoint/<Rpc>",
+            ploc,
+            hint="package entrypoint;",
+        )
     served = {wf.entrypoint for wf in manifest.workflows}
     for rpc in proto.rpcs.values():
         if rpc.streaming:
-            check.error("proto.streaming", f"rpc {rpc.name} streams; KRE's entrypoint serves unary "
-                        "rpcs only", ploc, file=proto.file, line=rpc.line)
+            check.error(
+                "proto.streaming",
+                f"rpc {rpc.name} streams; KRE's entrypoint serves unary rpcs only",
+                ploc,
+                file=proto.file,
+                line=rpc.line,
+            )
         elif rpc.name not in served:
-            check.warning("proto.rpc_unused", f"rpc {rpc.name} has no workflow; calls to it fail",
-                          ploc, file=proto.file, line=rpc.line)
+            check.warning(
+                "proto.rpc_unused",
+                f"rpc {rpc.name} has no workflow; calls to it fail",
+                ploc,
+                file=proto.file,
+                line=rpc.line,
+            )
 
     nodes = {n.name: n for n in manifest.nodes}
     for i, wf in enumerate(manifest.workflows):
@@ -180,9 +250,12 @@ def _check_chain(check, i, wf, rpc, nodes, proto, sources, contracts) -> None:
         c = resolve_contract(name, node.src, proto, sources, contracts)
         for t in (c.input, c.output) if c else ():
             if t and t not in proto.messages:
-                check.error("chain.unknown_type", f"node {name!r} uses message {t!r}, which no "
-                            "proto of the version defines", loc,
-                            hint=did_you_mean(t, proto.messages))
+                check.error(
+                    "chain.unknown_type",
+                    f"node {name!r} uses message {t!r}, which no proto of the version defines",
+                    loc,
+                    hint=did_you_mean(t, proto.messages),
+                )
         severity = check.warning if c is not None and c.origin == "inferred" else check.error
         how = " (read from its source)" if c is not None and c.origin == "inferred" else ""
         if c is not None and c.input and expected and c.input != expected:

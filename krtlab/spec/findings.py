@@ -71,8 +71,10 @@ class Finding:
 
     def format(self) -> str:
         """A readable multi-line rendering, used by the CLI and by exceptions."""
-        text = f"{self.severity}: {self.where()}: {self.message}" if self.where() else (
-            f"{self.severity}: {self.message}"
+        text = (
+            f"{self.severity}: {self.where()}: {self.message}"
+            if self.where()
+            else (f"{self.severity}: {self.message}")
         )
         if self.hint:
             text += f"\n    hint: {self.hint}"

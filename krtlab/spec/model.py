@@ -113,31 +113,41 @@ class Manifest:
         root = _mapping(data)
         ep = _mapping(root.get("entrypoint"))
         cfg = _mapping(root.get("config"))
-        nodes = tuple(
-            NodeSpec(
-                name=_text(n.get("name")),
-                image=_text(n.get("image")),
-                src=_text(n.get("src")),
-                gpu=n.get("gpu") is True,
+        nodes = (
+            tuple(
+                NodeSpec(
+                    name=_text(n.get("name")),
+                    image=_text(n.get("image")),
+                    src=_text(n.get("src")),
+                    gpu=n.get("gpu") is True,
+                )
+                for n in (root.get("nodes") or [])
+                if isinstance(n, dict)
             )
-            for n in (root.get("nodes") or [])
-            if isinstance(n, dict)
-        ) if isinstance(root.get("nodes"), list) else ()
-        workflows = tuple(
-            WorkflowSpec(
-                name=_text(w.get("name")),
-                entrypoint=_text(w.get("entrypoint")),
-                sequential=_texts(w.get("sequential")),
+            if isinstance(root.get("nodes"), list)
+            else ()
+        )
+        workflows = (
+            tuple(
+                WorkflowSpec(
+                    name=_text(w.get("name")),
+                    entrypoint=_text(w.get("entrypoint")),
+                    sequential=_texts(w.get("sequential")),
+                )
+                for w in (root.get("workflows") or [])
+                if isinstance(w, dict)
             )
-            for w in (root.get("workflows") or [])
-            if isinstance(w, dict)
-        ) if isinstance(root.get("workflows"), list) else ()
+            if isinstance(root.get("workflows"), list)
+            else ()
+        )
         kv = root.get("krtVersion")
         return cls(
             version=_text(root.get("version")),
             description=_text(root.get("description")),
             entrypoint=EntrypointSpec(proto=_text(ep.get("proto")), image=_text(ep.get("image"))),
-            config=ConfigSpec(variables=_texts(cfg.get("variables")), files=_texts(cfg.get("files"))),
+            config=ConfigSpec(
+                variables=_texts(cfg.get("variables")), files=_texts(cfg.get("files"))
+            ),
             nodes=nodes,
             workflows=workflows,
             krt_version=None if kv is None else _text(kv),

@@ -105,7 +105,11 @@ def _infer_types(
                 input_ref = _class_ref(arg, names, aliases) or input_ref
         elif isinstance(node, ast.Return) and node.value is not None:
             value = node.value
-            ref = created.get(value.id) if isinstance(value, ast.Name) else _class_ref(value, names, aliases)
+            ref = (
+                created.get(value.id)
+                if isinstance(value, ast.Name)
+                else _class_ref(value, names, aliases)
+            )
             outputs.append((ref, node.lineno))
     refs = {r for r, _ in outputs}
     output_ref = outputs[0][0] if len(refs) == 1 and outputs else None

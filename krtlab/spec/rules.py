@@ -48,7 +48,7 @@ def check_resource_name(name: str) -> str | None:
 
 
 def to_resource_name(text: str) -> str:
-    """A best-effort valid resource name for ``text`` (used in hints): ``My ETL_v1.2`` → ``my-etl-v12``."""
+    """A valid resource name close to ``text`` (for hints): ``My ETL_v1.2`` → ``my-etl-v12``."""
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower().replace(".", "")).strip("-")
     name = re.sub(r"-{2,}", "-", name)[:MAX_NAME_LENGTH].strip("-")
     return name or "node"
@@ -98,9 +98,9 @@ def image_repository(ref: str) -> str:
         name = name[: len(name) - len(last)] + last.split(":", 1)[0]
     for prefix in ("docker.io/", "index.docker.io/"):
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     if name.startswith("library/"):
-        name = name[len("library/"):]
+        name = name[len("library/") :]
     return name
 
 

@@ -13,11 +13,42 @@ __all__ = ["RUNNER_SHADOWED_MODULES", "importable_on_kre_py"]
 
 _IMAGE_IMPORTS = frozenset(
     {
-        "nats", "certifi", "chardet", "click", "future", "past", "gensim", "html2text", "idna",
-        "influxdb_client", "joblib", "nltk", "numpy", "pandas", "cv2", "PIL", "google",
-        "pymongo", "bson", "gridfs", "dateutil", "pytz", "regex", "requests", "rx", "sklearn",
-        "scipy", "six", "smart_open", "threadpoolctl", "torch", "torchvision", "tqdm", "urllib3",
-        "pkg_resources", "setuptools",
+        "nats",
+        "certifi",
+        "chardet",
+        "click",
+        "future",
+        "past",
+        "gensim",
+        "html2text",
+        "idna",
+        "influxdb_client",
+        "joblib",
+        "nltk",
+        "numpy",
+        "pandas",
+        "cv2",
+        "PIL",
+        "google",
+        "pymongo",
+        "bson",
+        "gridfs",
+        "dateutil",
+        "pytz",
+        "regex",
+        "requests",
+        "rx",
+        "sklearn",
+        "scipy",
+        "six",
+        "smart_open",
+        "threadpoolctl",
+        "torch",
+        "torchvision",
+        "tqdm",
+        "urllib3",
+        "pkg_resources",
+        "setuptools",
     }
 )
 
@@ -32,9 +63,4 @@ def importable_on_kre_py(module: str, local_modules: frozenset[str] = frozenset(
     """Whether ``import <module>`` works in the stock kre-py image (stdlib, pinned packages,
     generated ``*_pb2`` files and the node's own files)."""
     top = module.split(".")[0]
-    return (
-        top in _STDLIB
-        or top in _IMAGE_IMPORTS
-        or top.endswith("_pb2")
-        or top in local_modules
-    )
+    return top in _STDLIB or top in _IMAGE_IMPORTS or top.endswith("_pb2") or top in local_modules

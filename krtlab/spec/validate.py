@@ -165,12 +165,18 @@ def _kind_name(kind: str, loc: Location) -> str:
 
 
 def _expect(check: Checker, value: Any, typ: type, what: str, loc: Location) -> bool:
-    ok = isinstance(value, bool) if typ is bool else (
-        isinstance(value, typ) and not isinstance(value, bool)
+    ok = (
+        isinstance(value, bool)
+        if typ is bool
+        else (isinstance(value, typ) and not isinstance(value, bool))
     )
     if not ok:
-        check.error("field.type", f"{what} must be {_type_word(typ)}, not {_describe(value)}",
-                    loc, kre="error Unmarshal yaml file")
+        check.error(
+            "field.type",
+            f"{what} must be {_type_word(typ)}, not {_describe(value)}",
+            loc,
+            kre="error Unmarshal yaml file",
+        )
     return ok
 
 
@@ -200,38 +206,61 @@ def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Locat
         )
         return
     if isinstance(value, (dict, list)):
-        check.error("field.type", f"'{key}' must be a string, not {_describe(value)}", sub,
-                    kre="error Unmarshal yaml file")
+        check.error(
+            "field.type",
+            f"'{key}' must be a string, not {_describe(value)}",
+            sub,
+            kre="error Unmarshal yaml file",
+        )
     elif not isinstance(value, str):
         # yaml.v2 turns a number into its text, so KRE accepts it; quoting avoids surprises
         # such as 1.10 becoming "1.1".
-        check.warning("field.not_string", f"'{key}' is {_describe(value)}; quote it", sub,
-                      hint=f"{key}: \"{value}\"")
+        check.warning(
+            "field.not_string",
+            f"'{key}' is {_describe(value)}; quote it",
+            sub,
+            hint=f'{key}: "{value}"',
+        )
 
 
 def _check_structure(check: Checker, data: dict[Any, Any]) -> None:
     if check.parsed is not None:
         for dup in check.parsed.duplicates:
-            check.error("key.duplicate", f"key '{dup[-1]}' appears twice in the same mapping; "
-                        "KRE keeps the last one", dup)
+            check.error(
+                "key.duplicate",
+                f"key '{dup[-1]}' appears twice in the same mapping; KRE keeps the last one",
+                dup,
+            )
     _check_keys(check, data, "root", ())
     kv = data.get("krtVersion")
     if kv is not None and kv != "v1":
         if kv == "v2":
-            check.error("krt.version", "krtVersion v2 is KRT V2; krtlab handles KRT V1 versions",
-                        ("krtVersion",), hint="remove krtVersion or set it to v1")
+            check.error(
+                "krt.version",
+                "krtVersion v2 is KRT V2; krtlab handles KRT V1 versions",
+                ("krtVersion",),
+                hint="remove krtVersion or set it to v1",
+            )
         else:
-            check.error("krt.version", f"krtVersion {kv!r} is not a KRT version", ("krtVersion",),
-                        hint="use v1 (or leave it out: v1 is the default)",
-                        kre=f'invalid krtVersion "{kv}"')
+            check.error(
+                "krt.version",
+                f"krtVersion {kv!r} is not a KRT version",
+                ("krtVersion",),
+                hint="use v1 (or leave it out: v1 is the default)",
+                kre=f'invalid krtVersion "{kv}"',
+            )
     _required_text(check, data, "version", ())
     _required_text(check, data, "description", ())
 
     ep = data.get("entrypoint")
     if ep is None:
         for key in ("proto", "image"):
-            check.error("field.required", f"'entrypoint.{key}' is required", ("entrypoint", key),
-                        kre=f'The field "Entrypoint.{key.title()}" is required')
+            check.error(
+                "field.required",
+                f"'entrypoint.{key}' is required",
+                ("entrypoint", key),
+                kre=f'The field "Entrypoint.{key.title()}" is required',
+            )
     elif _expect(check, ep, dict, "'entrypoint'", ("entrypoint",)):
         _check_keys(check, ep, "entrypoint", ("entrypoint",))
         _required_text(check, ep, "proto", ("entrypoint",))
@@ -242,23 +271,35 @@ def _check_structure(check: Checker, data: dict[Any, Any]) -> None:
         _check_keys(check, cfg, "config", ("config",))
         for key in ("variables", "files"):
             items = cfg.get(key)
-            if items is not None and _expect(check, items, list, f"'config.{key}'", ("config", key)):
+            if items is not None and _expect(
+                check, items, list, f"'config.{key}'", ("config", key)
+            ):
                 for i, item in enumerate(items):
                     if not isinstance(item, str):
-                        check.error("field.type", f"config {key} must be names, not "
-                                    f"{_describe(item)}", ("config", key, i))
+                        check.error(
+                            "field.type",
+                            f"config {key} must be names, not {_describe(item)}",
+                            ("config", key, i),
+                        )
 
     for kind in ("nodes", "workflows"):
         items = data.get(kind)
         if items is None:
-            check.error("field.required", f"'{kind}' is required", (kind,),
-                        kre=f'The field "{kind.title()}" is required')
+            check.error(
+                "field.required",
+                f"'{kind}' is required",
+                (kind,),
+                kre=f'The field "{kind.title()}" is required',
+            )
             continue
         if not _expect(check, items, list, f"'{kind}'", (kind,)):
             continue
         if not items:
-            check.error("field.empty", f"'{kind}' is empty: a version needs at least one "
-                        f"{kind[:-1]}", (kind,))
+            check.error(
+                "field.empty",
+                f"'{kind}' is empty: a version needs at least one {kind[:-1]}",
+                (kind,),
+            )
         for i, item in enumerate(items):
             loc: Location = (kind, i)
             if not _expect(check, item, dict, f"{kind}[{i}]", loc):
@@ -270,23 +311,37 @@ def _check_structure(check: Checker, data: dict[Any, Any]) -> None:
                 _required_text(check, item, "src", loc)
                 gpu = item.get("gpu")
                 if gpu is not None and not isinstance(gpu, bool):
-                    check.error("field.type", f"'gpu' must be true or false, not {_describe(gpu)}",
-                                (*loc, "gpu"), kre="error Unmarshal yaml file")
+                    check.error(
+                        "field.type",
+                        f"'gpu' must be true or false, not {_describe(gpu)}",
+                        (*loc, "gpu"),
+                        kre="error Unmarshal yaml file",
+                    )
             else:
                 _required_text(check, item, "entrypoint", loc)
                 seq = item.get("sequential")
                 if seq is None:
-                    check.error("field.required", "'sequential' is required", (*loc, "sequential"),
-                                kre=f'The field "{go_path((*loc, "sequential"))}" is required')
+                    check.error(
+                        "field.required",
+                        "'sequential' is required",
+                        (*loc, "sequential"),
+                        kre=f'The field "{go_path((*loc, "sequential"))}" is required',
+                    )
                 elif _expect(check, seq, list, "'sequential'", (*loc, "sequential")):
                     if not seq:
-                        check.error("workflow.empty", "'sequential' lists no nodes: the workflow "
-                                    "could never answer", (*loc, "sequential"),
-                                    kre='the field "workflow.sequential" hasn\'t nodes defined')
+                        check.error(
+                            "workflow.empty",
+                            "'sequential' lists no nodes: the workflow could never answer",
+                            (*loc, "sequential"),
+                            kre='the field "workflow.sequential" hasn\'t nodes defined',
+                        )
                     for j, name in enumerate(seq):
                         if not isinstance(name, str):
-                            check.error("field.type", f"sequential entries are node names, not "
-                                        f"{_describe(name)}", (*loc, "sequential", j))
+                            check.error(
+                                "field.type",
+                                f"sequential entries are node names, not {_describe(name)}",
+                                (*loc, "sequential", j),
+                            )
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -346,8 +401,11 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
         for i, name in enumerate(items if isinstance(items, list) else []):
             if isinstance(name, str):
                 if name in seen:
-                    check.error("config.duplicate", f"config name {name!r} is declared twice",
-                                ("config", key, i))
+                    check.error(
+                        "config.duplicate",
+                        f"config name {name!r} is declared twice",
+                        ("config", key, i),
+                    )
                 seen[name] = i
 
     ep = data.get("entrypoint") if isinstance(data.get("entrypoint"), dict) else {}
@@ -372,8 +430,12 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
 def _check_image(check: Checker, image: str, loc: Location, who: str) -> None:
     reason = rules.check_image_reference(image)
     if reason:
-        check.error("image.invalid", f"{image!r} is not a valid image reference: {reason}", loc,
-                    kre=f"{who} image error: {reason}")
+        check.error(
+            "image.invalid",
+            f"{image!r} is not a valid image reference: {reason}",
+            loc,
+            kre=f"{who} image error: {reason}",
+        )
 
 
 # -- references between parts -------------------------------------------------------------------
@@ -403,14 +465,18 @@ def _check_references(check: Checker, manifest: Manifest) -> None:
                     "sequential.unknown_node",
                     f"workflow {wf.name!r} runs node {name!r}, which is not defined in 'nodes'",
                     ("workflows", i, "sequential", j),
-                    hint=did_you_mean(name, names) or f"defined nodes: {', '.join(names) or 'none'}",
+                    hint=did_you_mean(name, names)
+                    or f"defined nodes: {', '.join(names) or 'none'}",
                     kre=f"error on KRT Workflow validation: node in sequential not found: {name}",
                 )
         if wf.name:
             if wf.name in wf_names:
-                check.error("workflow.duplicate_name", f"workflow name {wf.name!r} is used twice "
-                            f"(workflows[{wf_names[wf.name]}] and workflows[{i}])",
-                            ("workflows", i, "name"))
+                check.error(
+                    "workflow.duplicate_name",
+                    f"workflow name {wf.name!r} is used twice "
+                    f"(workflows[{wf_names[wf.name]}] and workflows[{i}])",
+                    ("workflows", i, "name"),
+                )
             wf_names.setdefault(wf.name, i)
         if wf.entrypoint:
             if wf.entrypoint in rpcs:
@@ -424,8 +490,11 @@ def _check_references(check: Checker, manifest: Manifest) -> None:
             rpcs.setdefault(wf.entrypoint, i)
     for i, node in enumerate(manifest.nodes):
         if node.name and node.name not in used:
-            check.warning("node.unused", f"node {node.name!r} is in no workflow; KRE never "
-                          "deploys it", ("nodes", i, "name"))
+            check.warning(
+                "node.unused",
+                f"node {node.name!r} is in no workflow; KRE never deploys it",
+                ("nodes", i, "name"),
+            )
 
 
 def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFacts]) -> None:
@@ -433,12 +502,16 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
     if proto.endswith(".proto"):
         norm = posixpath.normpath(proto)
         if norm not in files:
-            check.error("proto.missing", f"entrypoint proto {proto!r} is not in the project",
-                        ("entrypoint", "proto"),
-                        hint=did_you_mean(norm, [p for p in files if p.endswith(".proto")]))
-        elif norm != "public_input.proto" and rules.image_repository(
-            manifest.entrypoint.image
-        ) == "konstellation/kre-entrypoint":
+            check.error(
+                "proto.missing",
+                f"entrypoint proto {proto!r} is not in the project",
+                ("entrypoint", "proto"),
+                hint=did_you_mean(norm, [p for p in files if p.endswith(".proto")]),
+            )
+        elif (
+            norm != "public_input.proto"
+            and rules.image_repository(manifest.entrypoint.image) == "konstellation/kre-entrypoint"
+        ):
             check.error(
                 "proto.not_public_input",
                 f"KRE's entrypoint image always reads /krt-files/public_input.proto, not {proto!r}",
@@ -451,16 +524,28 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
         loc: Location = ("nodes", i, "src")
         norm = posixpath.normpath(node.src)
         if posixpath.isabs(node.src) or norm.startswith("../") or norm == "..":
-            check.error("src.outside", f"src {node.src!r} must be a path inside the bundle",
-                        loc, hint="paths are relative to the bundle root, e.g. src/etl/main.py")
+            check.error(
+                "src.outside",
+                f"src {node.src!r} must be a path inside the bundle",
+                loc,
+                hint="paths are relative to the bundle root, e.g. src/etl/main.py",
+            )
             continue
         facts = files.get(norm)
         kre = f"error src File {node.src} for node {node.name} not exists "
         if facts is None:
-            check.error("src.missing", f"src file {node.src!r} of node {node.name!r} is not in "
-                        "the project", loc, kre=kre,
-                        hint=did_you_mean(norm, [p for p, f in files.items() if f.kind == "file"]))
+            check.error(
+                "src.missing",
+                f"src file {node.src!r} of node {node.name!r} is not in the project",
+                loc,
+                kre=kre,
+                hint=did_you_mean(norm, [p for p, f in files.items() if f.kind == "file"]),
+            )
         elif facts.kind != "file":
-            check.error("src.not_file", f"src {node.src!r} of node {node.name!r} is a "
-                        f"{'folder' if facts.kind == 'dir' else facts.kind}, not a regular file",
-                        loc, kre=kre)
+            check.error(
+                "src.not_file",
+                f"src {node.src!r} of node {node.name!r} is a "
+                f"{'folder' if facts.kind == 'dir' else facts.kind}, not a regular file",
+                loc,
+                kre=kre,
+            )

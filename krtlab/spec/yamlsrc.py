@@ -70,7 +70,8 @@ def parse_yaml(text: str) -> ParsedYaml:
         parsed.data = _convert(nodes[0], (), parsed, loader, 0)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise YamlSyntaxError(str(getattr(exc, "problem", exc)), mark.line + 1 if mark else None)
+        line = mark.line + 1 if mark else None
+        raise YamlSyntaxError(str(getattr(exc, "problem", exc)), line) from None
     except RecursionError:
         raise YamlSyntaxError("krt.yml nests too deeply", None) from None
     return parsed

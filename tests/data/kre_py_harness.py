@@ -60,8 +60,8 @@ def load(base, src, index):
 
 async def main():
     base, req_module, req_class, fields, *srcs = sys.argv[1:]
-    from google.protobuf import any_pb2, json_format  # noqa: F401
     import google.protobuf
+    from google.protobuf import any_pb2, json_format
 
     modules = [load(base, src, i) for i, src in enumerate(srcs)]
     request_cls = getattr(importlib.import_module(req_module), req_class)
@@ -83,12 +83,16 @@ async def main():
         result = await module.handler(ctx, wire)
         payload = any_pb2.Any()
         payload.Pack(result)
-    print(json.dumps({
-        "protobuf": google.protobuf.__version__,
-        "type": result.DESCRIPTOR.full_name,
-        "response": json_format.MessageToDict(result, preserving_proto_field_name=True),
-        "saved": [s for c in ctxs for s in c.saved],
-    }))
+    print(
+        json.dumps(
+            {
+                "protobuf": google.protobuf.__version__,
+                "type": result.DESCRIPTOR.full_name,
+                "response": json_format.MessageToDict(result, preserving_proto_field_name=True),
+                "saved": [s for c in ctxs for s in c.saved],
+            }
+        )
+    )
 
 
 asyncio.run(main())

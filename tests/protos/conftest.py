@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path("/work/shared/examples/price-estimator")
-REPO = Path(__file__).resolve().parents[2]
-PB313_VENV = REPO / ".cache" / "venv-pb313"
-PB313_VERSION = "3.13.0"
+from tests.support import EXAMPLES
+
+EXAMPLE = EXAMPLES / "price-estimator"
 
 
 @pytest.fixture(scope="session")
@@ -48,44 +44,3 @@ def _run(python: str | Path, code: str, path: Path) -> dict:
 def run_python() -> RunPython:
     """``run_python(python, code, path) -> dict``: the last stdout line, parsed as JSON."""
     return _run
-
-
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _has_pb313(python: Path) -> bool:
-    if not python.exists():
-        return False
-    probe = subprocess.run(
-        [str(python), "-c", "import google.protobuf as g; print(g.__version__)"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return probe.returncode == 0 and probe.stdout.strip() == PB313_VERSION
-
-
-@pytest.fixture(scope="session")
-def pb313_python() -> Path:
-    """A Python with protobuf==3.13.0 (the kre-py runner's pin), built once under .cache/.
-
-    Failing to build it fails the test: a skipped compatibility check proves nothing.
-    """
-    python = _venv_python(PB313_VENV)
-    PB313_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(PB313_VENV.parent / "venv-pb313.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers build it only once
-        if _has_pb313(python):
-            return python
-        shutil.rmtree(PB313_VENV, ignore_errors=True)
-        steps = [
-            [sys.executable, "-m", "venv", str(PB313_VENV)],
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"protobuf=={PB313_VERSION}"],
-        ]  # fmt: skip
-        for argv in steps:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                pytest.fail(f"cannot build the protobuf 3.13 venv: {argv}\n{proc.stderr}")
-        if not _has_pb313(python):
-            pytest.fail(f"{python} does not import protobuf {PB313_VERSION}")
-    return python
