@@ -244,3 +244,35 @@ def test_a_node_can_serve_several_workflows():
     v.workflow("again", entrypoint="Again", sequential=["py-greeter"])
     assert v.validate().ok
     assert [w.sequential for w in v.workflows.values()] == [("py-greeter",), ("py-greeter",)]
+
+
+def test_untyped_nodes_warn_that_the_chain_cannot_be_checked():
+    v = krt.Version("untyped-v1", description="d")
+    pb = v.proto(GREETER_PROTO)
+
+    @v.node
+    def loose(req):
+        return pb.Response(greeting=req.name)
+
+    v.workflow("wf", entrypoint="PyGreet", sequential=[loose])
+    report = v.validate()
+    assert report.ok
+    (f,) = report.warnings
+    assert f.code == "chain.untyped" and f.path == "workflows[0].sequential[0]"
+    assert "request and return" in f.message
+
+
+def test_krtignore_is_honoured_when_building_a_folder(examples, tmp_path):
+    import shutil
+
+    folder = tmp_path / "greeter"
+    shutil.copytree(examples / "greeter", folder)
+    (folder / "notes").mkdir()
+    (folder / "notes" / "draft.txt").write_text("private")
+    (folder / "data.csv").write_text("a,b\n")
+    (folder / ".krtignore").write_text("# keep drafts out\nnotes/\n*.csv\n")
+    out = krt.load(folder).build(tmp_path / "g.krt")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert "notes/draft.txt" not in names and "data.csv" not in names
+    assert "src/py-greeter/main.py" in names and ".krtignore" in names

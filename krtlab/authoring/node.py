@@ -165,7 +165,7 @@ class Node:
     @property
     def contract(self) -> NodeContract | None:
         """The message types from hints (or declared for Go nodes), when known."""
-        if self.input_type is None and self.output_type is None:
+        if self.input_type is None and self.output_type is None and self.func is None:
             return None
         return NodeContract(
             _full(self.input_type),

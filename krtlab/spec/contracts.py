@@ -248,6 +248,17 @@ def _check_chain(check, i, wf, rpc, nodes, proto, sources, contracts) -> None:
             return  # reported as sequential.unknown_node
         loc = ("workflows", i, "sequential", j)
         c = resolve_contract(name, node.src, proto, sources, contracts)
+        if c is not None and c.origin == "hints" and (c.input is None or c.output is None):
+            missing = " and ".join(
+                w for w, t in (("request", c.input), ("return", c.output)) if t is None
+            )
+            check.warning(
+                "chain.untyped",
+                f"node {name!r} has no type hint for its {missing}; krtlab cannot check that "
+                "the messages chain",
+                loc,
+                hint="annotate it, e.g. def f(ctx, req: pb.Request) -> pb.Response",
+            )
         for t in (c.input, c.output) if c else ():
             if t and t not in proto.messages:
                 check.error(
