@@ -25,7 +25,7 @@ def _module_source(nodes: int, workflows: int) -> str:
     lines = [
         "import krtlab as krt",
         "",
-        f"v = krt.Version('bench-v1', description='bench')",
+        "v = krt.Version('bench-v1', description='bench')",
         f"pb = v.proto('''{PROTO_HEAD}service Entrypoint {{\n{rpcs}}}\n''')",
         "SUFFIX = '!'",
         "",

@@ -146,22 +146,6 @@ with open("facts.json", "w") as f:
 
 
 @pytest.fixture(scope="module")
-def kernel_manager(tmp_path_factory):
-    """A kernel spec that runs this interpreter (the venv's), whatever is installed globally."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    kernels = tmp_path_factory.mktemp("kernels")
-    spec_dir = kernels / "krtlab-capture"
-    spec_dir.mkdir()
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "krtlab capture tests", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    specs = KernelSpecManager(kernel_dirs=[str(kernels)])
-    return AsyncKernelManager(kernel_name="krtlab-capture", kernel_spec_manager=specs)
-
-
-@pytest.fixture(scope="module")
 def notebook_run(tmp_path_factory, kernel_manager) -> Path:
     """Execute the notebook in a fresh kernel; return its working directory."""
     from grpc_tools import protoc
@@ -172,7 +156,7 @@ def notebook_run(tmp_path_factory, kernel_manager) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
     client = NotebookClient(
-        nb, km=kernel_manager, timeout=120, resources={"metadata": {"path": str(work)}}
+        nb, km=kernel_manager(), timeout=120, resources={"metadata": {"path": str(work)}}
     )
     client.execute()
     shutil.copy(work / "public_input_pb2.py", work / "src" / "price")
