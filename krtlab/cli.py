@@ -7,6 +7,7 @@ input that is not a project at all.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -34,7 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="a readable summary of a project")
     i.add_argument("path")
     i.add_argument("--json", action="store_true")
+    for module in _EXTRA_COMMANDS:
+        _COMMANDS.update(importlib.import_module(module).register(sub))
     return p
+
+
+# Commands defined next to the code they drive; each module has register(subparsers) -> dict.
+_EXTRA_COMMANDS = ("krtlab.runtime.cli_local", "krtlab.runtime.cli_serve")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -313,6 +313,31 @@ class Version:
         project.validate(contracts).raise_for_errors()
         return project
 
+    # -- running it locally (krtlab.runtime) -----------------------------------------------------
+
+    def run(self, target: str, request: Any = None, /, **fields: Any) -> Any:
+        """Run a workflow in this process, every edge through the production wire format.
+
+        ``target`` is an rpc or workflow name; the request is a message, a dict or keyword
+        arguments. Returns a :class:`krtlab.runtime.inprocess.RunResult` (response + trace).
+        """
+        from krtlab.runtime.inprocess import run_version
+
+        return run_version(self, target, request, **fields)
+
+    def serve(self, **options: Any) -> Any:
+        """Serve the version like KRE does (nats-server, one worker process per node, a gRPC
+        entrypoint); use as ``with v.serve() as svc: svc.call("PyGreet", name="John")``."""
+        from krtlab.runtime.serve import serve
+
+        return serve(self, **options)
+
+    def metrics(self) -> Any:
+        """Measurements, predictions and documents the nodes saved in local runs."""
+        from krtlab.runtime.store import metrics_for
+
+        return metrics_for(self)
+
     def __repr__(self) -> str:
         return (
             f"Version({self.name!r}, nodes={list(self._nodes)}, workflows={list(self._workflows)})"

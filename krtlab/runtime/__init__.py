@@ -1,0 +1,1 @@
+"""Running versions locally: in-process (``v.run``) and served like KRE (``v.serve``)."""
