@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from krtlab.bundle.project import Project
 from krtlab.errors import ProtoError
 
 from .node import Node
 from .version import Version, Workflow
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["assemble", "version_from_project"]
 

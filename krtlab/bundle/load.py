@@ -8,7 +8,7 @@ from pathlib import Path
 from krtlab.errors import BundleError
 from krtlab.spec.findings import ERROR, Finding
 
-from .project import MANIFEST_NAMES, Project, manifest_member
+from .project import MANIFEST_NAMES, Project
 
 __all__ = ["load_project"]
 
@@ -54,13 +54,18 @@ def _from_dir(root: Path, label: str | None = None) -> Project:
 
 
 def _from_archive(path: Path) -> Project:
-    from .archive import missing_directory_entries, read_krt, repeated_directory_entries
+    from .archive import (
+        krt_yml_member,
+        missing_directory_entries,
+        read_krt,
+        repeated_directory_entries,
+    )
 
     members = read_krt(path)
     files = {name: m.data for name, m in members.items()}
     executables = frozenset(name for name, m in members.items() if m.executable)
     problems: list[Finding] = []
-    kre_pick = manifest_member(list(members))
+    kre_pick = krt_yml_member(members)
     if kre_pick is None:
         raise BundleError(
             f"{path} holds no krt.yml",

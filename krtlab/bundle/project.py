@@ -7,14 +7,12 @@ from a folder, a ``krt.yml`` path, a ``.krt`` archive, or an authored :class:`kr
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from krtlab.errors import BundleError, ProtoError
+from krtlab.errors import ProtoError
 from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, RpcFacts, SourceFacts
 from krtlab.spec.findings import ERROR, Finding, Report
 from krtlab.spec.model import Manifest
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_NAMES", "Project"]
 
 MANIFEST_NAMES = ("krt.yml", "krt.yaml")
-# KRE's admin API takes the first archive entry matching this (the dot is unescaped there too).
-_KRE_MANIFEST_RE = re.compile(r"(^|/)krt.ya?ml$")
 
 
 @dataclass
@@ -229,16 +225,3 @@ def proto_facts_from(fileset: FileSet, proto: str) -> ProtoFacts:
         services=tuple(fileset.services(proto)),
         modules=modules,
     )
-
-
-def manifest_member(names: list[str]) -> str | None:
-    """The archive member KRE would read as krt.yml (first match of its regex)."""
-    for name in names:
-        if _KRE_MANIFEST_RE.search(name):
-            return name
-    return None
-
-
-def _require_path(path: Path) -> None:
-    if not path.exists():
-        raise BundleError(f"{path} does not exist")
