@@ -72,7 +72,12 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'krtlab' has no attribute {name!r}")
+        from krtlab.spec.suggest import did_you_mean
+
+        hint = did_you_mean(name, __all__)
+        raise AttributeError(
+            f"module 'krtlab' has no attribute {name!r}" + (f"; {hint}" if hint else "")
+        )
     import importlib
 
     value = getattr(importlib.import_module(module), name)
