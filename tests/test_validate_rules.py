@@ -231,3 +231,12 @@ def test_cli_inspect_reads_like_a_summary(name, capsys):
     assert main(["inspect", str(EXAMPLES / name)]) == 0
     out = capsys.readouterr().out
     assert "workflows" in out and "nodes" in out and "Traceback" not in out
+
+
+def test_files_named_like_krt_yml_inside_the_bundle_warn():
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["src/py-greeter/krt.yaml"] = b"settings: 1\n"
+    report = Project(files, "t").validate()
+    assert report.ok
+    (f,) = report.warnings
+    assert f.code == "file.manifest_like" and f.file == "src/py-greeter/krt.yaml"

@@ -10,6 +10,7 @@ Rules are small functions, one concern each; the contract checks live in
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -497,7 +498,20 @@ def _check_references(check: Checker, manifest: Manifest) -> None:
             )
 
 
+# KRE's extractor skips every archive entry matching its krt.yml pattern (dot unescaped).
+_MANIFEST_LIKE = re.compile(r"(^|/)krt.ya?ml$")
+
+
 def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFacts]) -> None:
+    for path, facts in files.items():
+        if facts.kind == "file" and "/" in path and _MANIFEST_LIKE.search(path):
+            check.warning(
+                "file.manifest_like",
+                f"{path!r} is named like krt.yml; KRE skips such files when it unpacks the "
+                "bundle, so nodes never see it",
+                file=path,
+                hint="rename it",
+            )
     proto = manifest.entrypoint.proto
     if proto.endswith(".proto"):
         norm = posixpath.normpath(proto)
