@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Commands defined next to the code they drive; each module has register(subparsers) -> dict.
-_EXTRA_COMMANDS = ("krtlab.runtime.cli_local", "krtlab.runtime.cli_serve")
+_EXTRA_COMMANDS = (
+    "krtlab.runtime.cli_local",
+    "krtlab.runtime.cli_serve",
+    "krtlab.notebook.cli_graph",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,8 @@ All of them derive from :class:`KrtlabError`, and each also subclasses the built
     ├── BundleError (ValueError)           a folder, krt.yml or .krt that cannot be read/written
     │   ├── UnsafeArchiveError             traversal, links, devices, oversize archives
     │   └── OverwriteError (FileExistsError)  refusing to replace files the user may care about
-    └── ExecutableNotFound (RuntimeError)  a required external program is missing
+    ├── ExecutableNotFound (RuntimeError)  a required external program is missing
+    └── RenderError (RuntimeError)         an external program (``dot``) ran and failed
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "OverwriteError",
     "ProtoError",
     "ProtoIssue",
+    "RenderError",
     "SpecError",
     "UnsafeArchiveError",
     "ValidationError",
@@ -140,4 +142,13 @@ class ExecutableNotFound(KrtlabError, RuntimeError):
         text = f"{program!r} was not found on PATH"
         if hint:
             text += f"; {hint}"
+        super().__init__(text)
+
+
+class RenderError(KrtlabError, RuntimeError):
+    """An external program (``dot``) ran and failed; ``str`` includes what it printed."""
+
+    def __init__(self, message: str, *, stderr: str = "") -> None:
+        self.stderr = stderr
+        text = message + (f": {stderr.strip()}" if stderr.strip() else "")
         super().__init__(text)

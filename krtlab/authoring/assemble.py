@@ -70,7 +70,7 @@ def version_from_project(project: Project) -> Version:
             executable=spec.src in project.executables,
         )
     for wf in m.workflows:
-        v._workflows[wf.name] = Workflow(wf.name, wf.entrypoint, wf.sequential)
+        v._workflows[wf.name] = Workflow(wf.name, wf.entrypoint, wf.sequential, v)
     v._protos.sources = project.proto_sources()
     try:
         v._protos._rebuild()

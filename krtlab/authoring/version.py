@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ class Workflow:
     name: str
     entrypoint: str
     sequential: tuple[str, ...]
+    # the version it belongs to, so a workflow can draw itself (not part of its value)
+    version: Version | None = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> WorkflowSpec:
@@ -38,6 +40,17 @@ class Workflow:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.entrypoint}): " + " → ".join(self.sequential)
+
+    def graph(self, version: Version | None = None) -> Any:
+        """This workflow as a :class:`krtlab.notebook.Graph` (its version is found if omitted)."""
+        from krtlab.notebook import workflow_graph
+
+        return workflow_graph(self, version)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
+        from krtlab.notebook import display_bundle
+
+        return display_bundle(self, include, exclude)
 
 
 class Version:
@@ -200,7 +213,7 @@ class Version:
                 raise SpecError(
                     f"workflow {name!r}: rpc {entrypoint!r} is not in service Entrypoint; {hint}"
                 )
-        wf = Workflow(name, entrypoint, names)
+        wf = Workflow(name, entrypoint, names, self)
         self._workflows[name] = wf
         return wf
 
@@ -347,6 +360,18 @@ class Version:
         lines = [f"{self.name}: {self.description}"]
         lines += [f"  {w}" for w in self._workflows.values()]
         return "\n".join(lines)
+
+    def graph(self, workflow: str | None = None) -> Any:
+        """The version (or one workflow, by name or rpc) as a :class:`krtlab.notebook.Graph`:
+        ``.svg()``, ``.save("x.svg")``/``.png``, and drawn inline in Jupyter."""
+        from krtlab.notebook import version_graph
+
+        return version_graph(self, workflow=workflow)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
+        from krtlab.notebook import display_bundle
+
+        return display_bundle(self, include, exclude)
 
 
 def _read_text_or_path(source: str | os.PathLike[str]) -> str:

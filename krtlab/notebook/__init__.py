@@ -1,0 +1,205 @@
+"""Jupyter support: graphs of versions, workflows and runs that render themselves.
+
+:class:`Graph` is what ``v.graph()``, ``workflow.graph()`` and :func:`run_graph` return. Its model
+comes from :mod:`krtlab.notebook.graph`; it is drawn by Graphviz ``dot`` when installed
+(:mod:`krtlab.notebook.dot`) and by krtlab's own layout otherwise (:mod:`krtlab.notebook.svg`),
+so a notebook always shows a picture. Nothing here imports graphviz or IPython.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from krtlab.errors import ExecutableNotFound, SpecError
+
+from .graph import GraphModel, build_model, first_line, names_only_model
+
+if TYPE_CHECKING:
+    from krtlab.authoring.version import Version, Workflow
+
+__all__ = [
+    "FALLBACK_NOTE",
+    "Graph",
+    "display_bundle",
+    "run_graph",
+    "version_graph",
+    "workflow_graph",
+]
+
+FALLBACK_NOTE = "simple layout: install Graphviz (`apt install graphviz`) for the full layout"
+SVG_MIME, TEXT_MIME = "image/svg+xml", "text/plain"
+
+
+class Graph:
+    """A drawable graph of a version, a workflow or a run.
+
+    ``source`` is the DOT text; :meth:`svg` renders with Graphviz ``dot`` when it is installed
+    and with krtlab's own layout when it is not; :meth:`save` writes ``.svg``, ``.png``,
+    ``.pdf`` or ``.dot``. In Jupyter it displays itself as SVG and never raises.
+
+    Example:
+        >>> import krtlab as krt
+        >>> g = krt.load("templates/greeter").graph()  # doctest: +SKIP
+        >>> print(repr(g))  # doctest: +SKIP
+        greeter-v1: Greets whoever asks, one Python node.
+          py-greeting: rpc PyGreet: Request -> py-greeter -> Response
+    """
+
+    def __init__(self, model: GraphModel) -> None:
+        self.model = model
+        self._svg: dict[str, str] = {}
+        self._note = ""  # why the last display used the simple layout
+
+    @property
+    def source(self) -> str:
+        """The DOT text (rendering it needs Graphviz; building it does not)."""
+        from .dot import dot_source
+
+        return dot_source(self.model)
+
+    def svg(self, *, layout: Literal["auto", "dot", "python"] = "auto") -> str:
+        """The SVG text: ``dot -Tsvg`` when available (``"auto"``), else the simple layout.
+
+        Raises:
+            ExecutableNotFound: ``layout="dot"`` and Graphviz is not installed.
+            RenderError: ``dot`` ran and failed.
+        """
+        if layout not in ("auto", "dot", "python"):
+            raise SpecError(f"unknown layout {layout!r} (must be 'auto', 'dot' or 'python')")
+        if layout not in self._svg:
+            from .svg import render_svg
+
+            if layout == "python":
+                self._svg[layout] = render_svg(self.model)
+            else:
+                from .dot import run_dot
+
+                try:
+                    self._svg[layout] = run_dot(self.source, "svg").decode("utf-8", "replace")
+                except ExecutableNotFound:
+                    if layout == "dot":
+                        raise
+                    self._svg[layout] = render_svg(self.model, note=FALLBACK_NOTE)
+                    self._note = FALLBACK_NOTE
+        return self._svg[layout]
+
+    @property
+    def note(self) -> str:
+        """Why the last SVG used the simple layout (Graphviz missing or failing), else ``""``."""
+        return self._note
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        layout: Literal["auto", "dot", "python"] = "auto",
+    ) -> Path:
+        """Write the graph; the format comes from the suffix unless ``format`` is given.
+
+        ``.svg`` always works (the simple layout without Graphviz; ``layout`` as in
+        :meth:`svg`); ``.png`` and ``.pdf`` need Graphviz; ``.dot``/``.gv`` write the DOT source.
+
+        Raises:
+            ExecutableNotFound: a png/pdf was asked for and ``dot`` is not installed.
+            SpecError: the format is not one of those above.
+        """
+        target = Path(path)
+        fmt = (format or target.suffix.lstrip(".")).lower()
+        if fmt == "svg":
+            data = self.svg(layout=layout).encode("utf-8")
+        elif fmt in ("dot", "gv"):
+            data = self.source.encode("utf-8")
+        elif fmt in ("png", "pdf"):
+            from .dot import run_dot
+
+            data = run_dot(self.source, fmt)
+        else:
+            raise SpecError(
+                f"cannot save a graph as {fmt or target.name!r}; use .svg, .png, .pdf or .dot"
+            )
+        target.write_bytes(data)
+        return target
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, str]:
+        """Jupyter display: SVG (and text), honouring include/exclude; never raises."""
+        wanted = _wanted(include, exclude)
+        bundle: dict[str, str] = {}
+        if SVG_MIME in wanted:
+            bundle[SVG_MIME] = self._display_svg()
+        if TEXT_MIME in wanted:
+            bundle[TEXT_MIME] = repr(self) + (f"\n({self._note})" if self._note else "")
+        return bundle
+
+    def _display_svg(self) -> str:
+        from .svg import error_svg, render_svg
+
+        try:
+            return self.svg()
+        except Exception as exc:  # dot crashed or a bug: a picture beats a traceback here
+            self._note = f"Graphviz failed ({first_line(exc)}); simple layout shown"
+            try:
+                return render_svg(self.model, note=self._note)
+            except Exception as inner:  # the last resort still answers with an SVG
+                return error_svg(f"cannot draw {self.model.title}: {first_line(inner)}")
+
+    def __repr__(self) -> str:
+        from .svg import outline
+
+        return outline(self.model)
+
+
+def _wanted(include: Any, exclude: Any) -> set[str]:
+    wanted = {SVG_MIME, TEXT_MIME} if include is None else set(include)
+    return (wanted & {SVG_MIME, TEXT_MIME}) - set(exclude or ())
+
+
+def version_graph(version: Version, *, workflow: str | None = None, run: Any = None) -> Graph:
+    """The graph of ``version`` (one workflow, by workflow or rpc name, when given)."""
+    return Graph(build_model(version, workflow=workflow, run=run))
+
+
+def workflow_graph(workflow: Workflow, version: Version | None = None) -> Graph:
+    """The graph of one workflow; its version is found when not given (names only if not)."""
+    owner = version if version is not None else _owner_of(workflow)
+    if owner is not None:
+        return version_graph(owner, workflow=workflow.name)
+    return Graph(names_only_model(workflow))
+
+
+def run_graph(version: Version, result: Any) -> Graph:
+    """The workflow a run went through, nodes coloured by status (ok, failed, not reached).
+
+    ``result`` is duck-typed: ``.trace`` (items with ``node``, ``duration_ms``, ``error``,
+    ``logs``), ``.ok`` and ``.error.node``; ``.workflow`` (a name) is used when present.
+    """
+    return version_graph(version, run=result)
+
+
+def display_bundle(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    """The mimebundle of a Version or Workflow: its graph as SVG and ``repr(obj)``; never raises."""
+    from .svg import error_svg
+
+    wanted = _wanted(include, exclude)
+    bundle: dict[str, str] = {}
+    if SVG_MIME in wanted:
+        try:
+            graph = obj.graph()
+            bundle[SVG_MIME] = graph._repr_mimebundle_(include=[SVG_MIME])[SVG_MIME]
+        except Exception as exc:  # display must degrade, never fail the cell
+            bundle[SVG_MIME] = error_svg(f"cannot draw this graph: {first_line(exc)}")
+    if TEXT_MIME in wanted:
+        try:
+            bundle[TEXT_MIME] = repr(obj)
+        except Exception as exc:
+            bundle[TEXT_MIME] = f"<{type(obj).__name__}: repr failed: {first_line(exc)}>"
+    return bundle
+
+
+def _owner_of(workflow: Workflow) -> Version | None:
+    """The Version this workflow was defined in (``Workflow.version``)."""
+    return workflow.version
