@@ -276,3 +276,11 @@ def test_krtignore_is_honoured_when_building_a_folder(examples, tmp_path):
         names = tar.getnames()
     assert "notes/draft.txt" not in names and "data.csv" not in names
     assert "src/py-greeter/main.py" in names and ".krtignore" in names
+
+
+def test_config_values_never_redeclare_files_as_variables():
+    v = krt.Version("cfg-v1", description="d")
+    v.config("CURRENCY", files=["SETTINGS"], SETTINGS="local.json", CURRENCY="EUR")
+    assert v.manifest().config.variables == ("CURRENCY",)
+    assert v.manifest().config.files == ("SETTINGS",)
+    assert b"EUR" not in v.project().files["krt.yml"]

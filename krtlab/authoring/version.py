@@ -249,18 +249,20 @@ class Version:
     def config(self, *variables: str, files: Iterable[str] = (), **values: str) -> None:
         """Declare config variables (and files) KRE asks values for; keyword values are local
         values for local runs and are never written into the bundle."""
+        files = list(files)
+        for key in files:
+            reason = rules.check_env_var(key)
+            if reason:
+                raise SpecError(f"config file {key!r} {reason}; try {key.upper()!r}")
+            if key not in self._files:
+                self._files.append(key)
         for key in (*variables, *values):
             reason = rules.check_env_var(key)
             if reason:
                 raise SpecError(f"config variable {key!r} {reason}; try {key.upper()!r}")
-            if key not in self._variables:
+            # a value for a key declared as a file is that file's local value, not a variable
+            if key not in self._variables and key not in self._files:
                 self._variables.append(key)
-        for key in files:
-            reason = rules.check_env_var(key)
-            if reason:
-                raise SpecError(f"config file {key!r} {reason}")
-            if key not in self._files:
-                self._files.append(key)
         self._values.update({k: str(v) for k, v in values.items()})
 
     def asset(
@@ -347,7 +349,7 @@ class Version:
 
     def metrics(self) -> Any:
         """Measurements, predictions and documents the nodes saved in local runs."""
-        from krtlab.runtime.store import metrics_for
+        from krtlab.runtime.metrics import metrics_for
 
         return metrics_for(self)
 

@@ -38,7 +38,8 @@ IGNORE_FILE = ".krtignore"
 
 #: Always excluded unless ``defaults=False``: build outputs (KRE's ``build_krt.sh`` runs
 #: ``tar --exclude=*.krt --exclude=*.tar.gz``, which applies at any depth), Python and Jupyter
-#: caches, git metadata and krtlab's own marker.
+#: caches, git metadata, krtlab's own marker, and local-run state that must never ship: ``.env``
+#: files (config values, often secrets: KRE sets them, not the bundle) and ``.krtlab-data/``.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "**/*.krt",
     "**/*.tar.gz",
@@ -47,6 +48,8 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "**/.ipynb_checkpoints/",
     "**/.git/",
     "**/.krtlab",
+    "**/.env",
+    "**/.krtlab-data/",
 )
 
 

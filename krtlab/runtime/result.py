@@ -1,0 +1,177 @@
+"""What ``v.run`` returns: the response (or the failing node) and a trace of every node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+if TYPE_CHECKING:
+    from .errors import NodeFailed
+
+__all__ = ["NodeTrace", "RunResult", "short_type"]
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NodeTrace:
+    """What one node did in a run.
+
+    Attributes:
+        node: node name.
+        input: the message it received (decoded), None if it never got one.
+        output: the message it returned, None if it failed.
+        duration_ms: wall time of the node, its Unpack and Pack included.
+        logs: ``ctx.logger`` lines, in KRE's format.
+        error: ``error in '<node>': ...`` when it failed.
+        replied: it answered the request early (``ctx.reply``).
+    """
+
+    node: str
+    input: Any
+    output: Any
+    duration_ms: float
+    logs: list[str]
+    error: str | None = None
+    replied: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data (messages as dicts)."""
+        return {
+            "node": self.node,
+            "input": _as_dict(self.input),
+            "output": _as_dict(self.output),
+            "input_type": short_type(self.input),
+            "output_type": short_type(self.output),
+            "duration_ms": self.duration_ms,
+            "logs": list(self.logs),
+            "error": self.error,
+            "replied": self.replied,
+        }
+
+
+class RunResult:
+    """The outcome of ``v.run``: the response (or the failing node) and a per-node trace.
+
+    Attributes:
+        version: version name.
+        rpc: the rpc served. workflow: the workflow that ran.
+        trace: one :class:`NodeTrace` per node that ran, in order.
+        error: the :class:`NodeFailed` that stopped the workflow, or None.
+        duration_ms: wall time of the whole run.
+        warnings: e.g. config values missing.
+        replied_by: the node that answered early with ``ctx.reply``, if any.
+    """
+
+    def __init__(self, *, version: str, rpc: str, workflow: str, trace: list[NodeTrace],
+                 response: Any, error: NodeFailed | None, duration_ms: float,
+                 warnings: list[str], replied_by: str | None) -> None:  # fmt: skip
+        self.version, self.rpc, self.workflow = version, rpc, workflow
+        self.trace, self._response, self.error = trace, response, error
+        self.duration_ms, self.warnings, self.replied_by = duration_ms, warnings, replied_by
+        self.source: Any = None  # the Version that ran, so the result can draw itself
+
+    def graph(self) -> Any:
+        """The workflow that ran, nodes coloured by status with their durations."""
+        from krtlab.notebook import run_graph
+
+        return run_graph(self.source, self)
+
+    @property
+    def ok(self) -> bool:
+        """No node failed."""
+        return self.error is None
+
+    @property
+    def response(self) -> Any:
+        """What KRE's entrypoint would answer: the early reply if a node sent one (even if a
+        later node failed: on KRE that error reaches no one), else the last node's output.
+
+        Raises:
+            NodeFailed: a node failed before any reply (``error in '<node>': ...``).
+        """
+        if self.error is not None and self.replied_by is None:
+            raise self.error
+        return self._response
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data."""
+        return {
+            "version": self.version,
+            "rpc": self.rpc,
+            "workflow": self.workflow,
+            "ok": self.ok,
+            "response": _as_dict(self._response),
+            "error": None if self.error is None else str(self.error),
+            "replied_by": self.replied_by,
+            "duration_ms": self.duration_ms,
+            "warnings": list(self.warnings),
+            "trace": [t.to_dict() for t in self.trace],
+        }
+
+    def _status(self) -> str:
+        state = "ok" if self.ok else "FAILED"
+        return f"{self.rpc} ({self.workflow}) {state} in {self.duration_ms:.3f} ms"
+
+    def __repr__(self) -> str:
+        import json
+
+        lines = [f"<RunResult {self._status()}"]
+        width = max((len(t.node) for t in self.trace), default=0)
+        for t in self.trace:
+            flow = f"{short_type(t.input)} → {short_type(t.output)}"
+            extra = " (replied)" if t.replied else ""
+            lines.append(f"  {t.node:<{width}}  {t.duration_ms:8.3f} ms  {flow}{extra}")
+            lines += [f"    ! {t.error}"] if t.error else []
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self._response is not None:
+            lines.append(f"  response: {json.dumps(_as_dict(self._response), default=str)}")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        import json
+        from html import escape
+
+        picture = ""
+        if self.source is not None:
+            try:  # the graph is a bonus: a table always shows
+                picture = self.graph()._repr_mimebundle_(include=["image/svg+xml"])["image/svg+xml"]
+            except Exception:
+                picture = ""
+
+        rows = []
+        for t in self.trace:
+            cells = [t.node, short_type(t.input), short_type(t.output),
+                     f"{t.duration_ms:.3f}", str(len(t.logs)), t.error or ""]  # fmt: skip
+            style = ' style="color:#b00"' if t.error else ""
+            rows.append(f"<tr{style}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("node", "in", "out", "ms", "logs", "error"))
+        parts = [f"<p><b>{escape(self._status())}</b></p>", picture,
+                 f"<table><tr>{head}</tr>{''.join(rows)}</table>"]  # fmt: skip
+        parts += [f"<p>warning: {escape(w)}</p>" for w in self.warnings]
+        if self._response is not None:
+            text = json.dumps(_as_dict(self._response), indent=1, default=str)
+            parts.append(f"<pre>{escape(text)}</pre>")
+        return "".join(parts)
+
+
+def short_type(msg: Any) -> str:
+    if isinstance(msg, Message):
+        return msg.DESCRIPTOR.name
+    return "-" if msg is None else type(msg).__name__
+
+
+def _as_dict(msg: Any) -> Any:
+    if not isinstance(msg, Message):
+        return None if msg is None else repr(msg)
+    try:
+        return json_format.MessageToDict(
+            msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    except TypeError:  # protobuf < 5.26 names that option differently
+        return json_format.MessageToDict(
+            msg, preserving_proto_field_name=True, including_default_value_fields=True
+        )
