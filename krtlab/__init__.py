@@ -99,3 +99,17 @@ def load(path: Any) -> Version:
     from krtlab.bundle.load import load_project
 
     return version_from_project(load_project(path))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext krtlab``: the magics of :mod:`krtlab.notebook.magics` (imports IPython)."""
+    from krtlab.notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext krtlab``: remove the magics again."""
+    from krtlab.notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)

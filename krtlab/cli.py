@@ -45,6 +45,7 @@ _EXTRA_COMMANDS = (
     "krtlab.runtime.cli_local",
     "krtlab.runtime.cli_serve",
     "krtlab.notebook.cli_graph",
+    "krtlab.notebook.cli_notebook",
 )
 
 

@@ -155,6 +155,16 @@ def _attr(obj: Any, name: str) -> Any:
         return None
 
 
+def _shadows_builtin(name: str, value: Any) -> bool:
+    """IPython puts wrappers over some builtins into the user namespace (``open`` warns about
+    stdin/stdout file descriptors); exported code must keep using the builtin itself."""
+    builtin = getattr(builtins, name, None)
+    if builtin is None:
+        return False
+    # functools.wraps copies __module__ ("io"), so recognise the wrapper by what it wraps
+    return value is builtin or getattr(value, "__wrapped__", None) is builtin
+
+
 def _is_krtlab(obj: Any) -> bool:
     own = _attr(obj, "__name__" if isinstance(obj, ModuleType) else "__module__")
     kind = type(obj).__module__
@@ -331,6 +341,8 @@ class _Capturer:
                 return  # annotations are never evaluated (from __future__ import annotations)
             message = f"name {name!r} used by node {self.node!r} ({where}) is not defined"
             raise CaptureError(message, node=self.node, name=name, where=where)
+        if _shadows_builtin(name, ns[name]):
+            return  # IPython's wrapper over a builtin (its `open`): the runner has the builtin
         try:
             self._bind(name, ns[name], where)
         except CaptureError as exc:

@@ -104,6 +104,8 @@ async def price(ctx, req: pb.Request) -> pb.Response:
     """\
 @price.init
 def setup(ctx):
+    with open(os.devnull) as f:  # IPython's own `open` is in the namespace: export the builtin
+        f.read()
     ctx.set("greeting", json.loads('"Hi"'))
 """,
     # In[11]: export
@@ -186,6 +188,7 @@ def test_exported_file_has_exactly_what_the_node_needs(notebook_run):
     ):
         assert needed in text
     assert text.count("class Quote:") == 1
+    assert "with open(os.devnull) as f:" in text and "open =" not in text
     for unwanted in ("unrelated", "UNUSED", "big_table", "FakeVersion", "@v.node", "@price.init",
                      "import sys\nimport os\n", "scale", "krtlab.fake"):  # fmt: skip
         assert unwanted not in text
