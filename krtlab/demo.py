@@ -50,8 +50,43 @@ def main() -> int:
     main_py = folder / "src" / "model" / "main.py"
     print(f"\n--- {main_py.relative_to(REPO)} " + "-" * 40)
     print(main_py.read_text())
+    _serve_demo()
     _rule("done")
     return 0
+
+
+def _serve_demo() -> None:
+    """Serve the price-estimator like KRE, ask both workflows, stop everything."""
+    import os
+
+    from krtlab.runtime.client import call
+    from krtlab.runtime.serve import serve
+
+    _rule("price-estimator: served like KRE (nats-server, a worker per node, gRPC)")
+    os.environ.setdefault("KRTLAB_DATA_DIR", str(OUT / "data"))
+    requests = [
+        {"neighbourhood": "Manhattan", "room_type": "Entire home/apt", "accommodates": 4,
+         "bedrooms": 2, "minimum_nights": 3},
+        {"neighbourhood": "Brooklyn", "room_type": "Private room", "accommodates": 2,
+         "bedrooms": 1, "minimum_nights": 1},
+    ]  # fmt: skip
+    config = {"OUTPUT_PRICE_CURRENCY": "EUR"}
+    with serve(TEMPLATES / "price-estimator", port=0, config=config) as svc:
+        print(f"serving on {svc.address} (ready in {svc.ready_seconds:.2f} s), protos at "
+              f"{svc.web_url}")  # fmt: skip
+        for w in svc.status()["workers"]:
+            print(f"  {w['workflow']:<14} {w['node']:<12} id {w['node_id']}  pid {w['pid']:<7} "
+                  f"{w['input']} -> {w['output'] or '(reply)'}")  # fmt: skip
+        for request in requests:
+            answer = svc.call("MakePrediction", request)
+            print(f"MakePrediction {request}\n  -> price {answer.price} {answer.currency}")
+        metric = {"predicted_price": 251.6, "real_price": 240.0, "date": "2026-11-25"}
+        answer = svc.call("SavePredictionMetric", metric)
+        print(f"SavePredictionMetric {metric}\n  -> saved={answer.saved} ({answer.message!r})")
+        json_answer = call(svc.address, "MakePrediction", '{"neighbourhood": "Queens"}')
+        print(f"krtlab call {svc.address} MakePrediction '{{\"neighbourhood\": \"Queens\"}}'"
+              f"\n  -> {json_answer}  (types from the server's reflection)")  # fmt: skip
+    print(f"stopped: {svc!r}, every process gone")
 
 
 if __name__ == "__main__":

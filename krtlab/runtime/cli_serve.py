@@ -1,10 +1,87 @@
-"""CLI commands for serving (owned by the serve runtime)."""
+"""CLI commands for serving: ``krtlab serve PATH`` and ``krtlab call ADDRESS RPC JSON``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import sys
+import threading
 from collections.abc import Callable
+
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
-    return {}
+    s = sub.add_parser(
+        "serve",
+        help="serve a version like KRE: nats-server, a worker per node, a gRPC entrypoint",
+    )
+    s.add_argument("path", help="project folder, krt.yml or .krt")
+    s.add_argument(
+        "--port", type=int, default=9000, help="gRPC port (default: 9000, as KRE; 0: a free one)"
+    )
+    s.add_argument("--web-port", type=int, default=None, help="port serving the protos")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config value")
+    s.add_argument("--timeout", type=float, default=None, help="KRT_REQUEST_TIMEOUT, seconds")
+    s.add_argument("--quiet", action="store_true", help="do not stream the workers' logs")
+    c = sub.add_parser("call", help="call an rpc of a KRE entrypoint, JSON in and out")
+    c.add_argument("address", help="host:port of the entrypoint")
+    c.add_argument("rpc", help="PyGreet, or entrypoint.Entrypoint/PyGreet")
+    c.add_argument("request", nargs="?", default="{}", help="the request as JSON")
+    c.add_argument("--proto", help="the entrypoint's .proto (default: server reflection)")
+    c.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    return {"serve": _serve, "call": _call}
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    from krtlab.errors import SpecError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set wants KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from krtlab.runtime.serve import serve
+
+    # SIGTERM stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    svc = serve(
+        args.path,
+        port=args.port,
+        web_port=args.web_port,
+        request_timeout=args.timeout,
+        config=_parse_sets(args.set),
+        quiet=args.quiet,
+    )
+    try:
+        status = svc.status()
+        print(f"serving {status['version']} on {svc.address} (ready in {svc.ready_seconds:.2f} s)")
+        print(f"protos at {svc.web_url}")
+        for w in status["workers"]:
+            print(f"  {w['workflow']}: {w['node']} ({w['node_id']}, pid {w['pid']})")
+        print(f"try: krtlab call {svc.address} {next(iter(svc.rpcs), 'Rpc')} '{{}}'")
+        print("Ctrl-C to stop", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr, flush=True)
+    finally:
+        svc.stop()
+    return 0
+
+
+def _call(args: argparse.Namespace) -> int:
+    from krtlab.runtime.client import CallError, call
+
+    try:
+        result = call(args.address, args.rpc, args.request, proto=args.proto, timeout=args.timeout)
+    except CallError as exc:
+        print(f"krtlab call: {exc.code}: {exc.details}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,427 @@
+"""The processes of a served version and their supervision (used by :mod:`krtlab.runtime.serve`).
+
+:func:`plan` unpacks the bundle and lays out KRE's V1 topology: ids, subjects and the environment
+of the entrypoint and of each workflow-node occurrence. :class:`Topology` starts it, restarts
+what dies, and stops everything. Its async methods run on the service's loop thread, which is
+also the thread every child is started from (see :mod:`krtlab.runtime.procs`).
+
+The supervisor talks to the processes over the version's own NATS: workers and the entrypoint
+announce themselves on a ready subject once they can take work, and the entrypoint is told on a
+control subject when a workflow loses a worker (it then fails the requests in flight on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import secrets
+import string
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .natsserver import NatsConnection, NatsServer
+from .procs import ServeError, describe_exit, follow_logs, spawn, stop_processes, tail, watch_exit
+
+if TYPE_CHECKING:
+    from krtlab.authoring.version import Version
+    from krtlab.bundle.project import Project
+
+__all__ = ["Occurrence", "Topology", "plan"]
+
+# Dead endpoints: kre-py only needs these to parse (it never connects unless a handler uses them).
+DEAD_MONGO = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"
+DEAD_INFLUX = "http://127.0.0.1:1"
+QUICK_CRASH = 10.0  # seconds: a process dying sooner than this after start counts as a crash loop
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Occurrence:
+    """A process: a workflow-node occurrence (KRE's Deployment ``<version>-<node>-<nodeId>``)
+    or the entrypoint (``node == node_id == "entrypoint"``, as KRE names it)."""
+
+    workflow: str
+    node: str
+    node_id: str
+    runtime: str  # "python", "go" or "entrypoint"
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = "new"  # starting, ready, restarting, stopped
+    restarts: int = 0
+    crashes: int = 0  # consecutive quick exits
+    last_exit: str = ""
+    started: float = 0.0
+    unwatch: Callable[[], None] | None = None
+
+    @property
+    def label(self) -> str:
+        if self.runtime == "entrypoint":
+            return "entrypoint"
+        return f"{self.node} ({self.workflow}, {self.node_id})"
+
+    def status(self) -> dict[str, Any]:
+        keys = ("node", "workflow", "node_id", "state", "restarts", "last_exit")
+        out = {k: getattr(self, k) for k in keys}
+        out["input"], out["output"] = self.env["KRT_NATS_INPUT"], self.env["KRT_NATS_OUTPUT"]
+        out["pid"] = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+        return out
+
+
+def _ids() -> Callable[[], str]:
+    """KRE's ids: 5 random lowercase letters, unique within the run."""
+    seen: set[str] = set()
+
+    def new() -> str:
+        while True:
+            value = "".join(random.choices(string.ascii_lowercase, k=5))
+            if value not in seen:
+                seen.add(value)
+                return value
+
+    return new
+
+
+def plan(
+    version: Version,
+    project: Project,
+    run_dir: Path,
+    *,
+    config: Mapping[str, str],
+    host: str,
+    port: int,
+    web_port: int,
+    timeout: float,
+    quiet: bool,
+) -> Topology:
+    """Unpack ``project`` under ``run_dir`` and describe every process to start."""
+    from google.protobuf import descriptor_pb2
+
+    from .store import store_path
+
+    base = run_dir / "krt-files"  # plays /krt-files (KRT_BASE_PATH)
+    for folder in (base, run_dir / "logs", run_dir / "web" / "proto", run_dir / "conf"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in project.files.items():
+        target = base / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        if rel in project.executables:
+            target.chmod(0o755)
+    for name, text in project.proto_sources().items():
+        (run_dir / "web" / "proto" / name).write_text(text, encoding="utf-8")
+
+    manifest = project.manifest
+    fileset = project.compiled
+    if isinstance(fileset, Exception):
+        raise ServeError(f"{version.name}: the protos do not compile: {fileset}")
+    proto = manifest.entrypoint.proto or "public_input.proto"
+    rpcs = fileset.entrypoint_rpcs(proto) or {}
+    package = fileset.package(proto)
+    service = f"{package}.Entrypoint" if package else "Entrypoint"
+    tag = secrets.token_hex(6)
+    ready_subject, control_subject = f"_KRTLAB.{tag}.ready", f"_KRTLAB.{tag}.control"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("KRT_")}
+    common = dict(
+        KRT_VERSION_ID=secrets.token_hex(12),
+        KRT_VERSION=manifest.version,
+        KRT_BASE_PATH=str(base),
+        KRT_NATS_MONGO_WRITER="mongo_writer",
+        KRT_MONGO_URI=DEAD_MONGO,
+        KRT_MONGO_DB_NAME="data",
+        KRT_MONGO_BUCKET="krt",
+        KRT_INFLUX_URI=DEAD_INFLUX,
+        KRTLAB_READY_SUBJECT=ready_subject,
+        # the workers' cwd is the run dir: the per-project store is resolved here
+        KRTLAB_STORE=str(Path(store_path(manifest.version)).resolve()),
+        PYTHONUNBUFFERED="1",  # so print() in a node reaches the logs at once
+    )
+    new_id = _ids()
+    nodes = {n.name: n for n in manifest.nodes}
+    logs = run_dir / "logs"
+    occurrences: list[Occurrence] = []
+    routes: dict[str, dict[str, str]] = {}
+    subjects: dict[str, str] = {}  # KRE's nats_subject.json: rpc -> first node's subject
+    for wf in manifest.workflows:
+        rpc = rpcs.get(wf.entrypoint)
+        if rpc is None:
+            raise ServeError(f"workflow {wf.name!r}: rpc {wf.entrypoint!r} is not in {service}")
+        workflow_id = new_id()
+        chain = [f"{manifest.version}-{wf.entrypoint}-entrypoint"]
+        chain += [new_id() for _ in wf.sequential[1:]]  # KRE's Edge.ID between two nodes
+        chain.append("")  # the last node answers envelope.reply
+        subjects[wf.entrypoint] = chain[0]
+        routes[wf.entrypoint] = {
+            "workflow": wf.name,
+            "input": rpc.input_type,
+            "output": rpc.output_type,
+        }
+        for i, name in enumerate(wf.sequential):
+            spec, node_id = nodes[name], new_id()
+            env = {**inherited, **config, **common}  # KRE: envFrom the config map, then env
+            env.update(KRT_WORKFLOW_NAME=wf.name, KRT_WORKFLOW_ID=workflow_id)
+            env.update(KRT_NODE_NAME=name, KRT_NODE_ID=node_id, KRT_HANDLER_PATH=spec.src)
+            env.update(KRT_NATS_INPUT=chain[i], KRT_NATS_OUTPUT=chain[i + 1])
+            runtime = "python" if spec.runtime == "python" else "go"
+            log = logs / f"{manifest.version}-{name}-{node_id}.log"
+            occurrences.append(Occurrence(wf.name, name, node_id, runtime, env, log))
+
+    fds = descriptor_pb2.FileDescriptorSet(file=[fileset.descriptor(n) for n in fileset.all_files])
+    (run_dir / "conf" / "descriptors.bin").write_bytes(fds.SerializeToString())
+    (run_dir / "conf" / "nats_subject.json").write_text(json.dumps(subjects, indent=1))
+    ep_config = {
+        "service": service,
+        "host": host,
+        "port": port,
+        "web_port": web_port,
+        "web_root": str(run_dir / "web"),
+        "descriptors": str(run_dir / "conf" / "descriptors.bin"),
+        "routes": routes,
+        "ready_subject": ready_subject,
+        "control_subject": control_subject,
+    }
+    (run_dir / "conf" / "entrypoint.json").write_text(json.dumps(ep_config, indent=1))
+    env = {**inherited, **common}  # KRE gives the entrypoint no config values
+    env.update(KRT_WORKFLOW_NAME="entrypoint", KRT_WORKFLOW_ID="entrypoint")
+    env.update(KRT_NODE_NAME="entrypoint", KRT_NODE_ID="entrypoint")
+    env.update(KRT_REQUEST_TIMEOUT=f"{timeout:g}", KRT_NATS_INPUT="", KRT_NATS_OUTPUT="")
+    env.update(
+        KRT_NATS_SUBJECTS_FILE=str(run_dir / "conf" / "nats_subject.json"),
+        KRTLAB_ENTRYPOINT_CONFIG=str(run_dir / "conf" / "entrypoint.json"),
+    )
+    entrypoint = Occurrence(
+        "", "entrypoint", "entrypoint", "entrypoint", env, logs / "entrypoint.log"
+    )
+    return Topology(run_dir, service, entrypoint, occurrences, control_subject, host, quiet)
+
+
+@dataclass
+class Topology:
+    """Everything a served version runs (see :func:`plan`)."""
+
+    run_dir: Path
+    service: str
+    entrypoint: Occurrence
+    occurrences: list[Occurrence]
+    control_subject: str
+    host: str
+    quiet: bool
+    port: int = 0
+    web_port: int = 0
+    events: list[str] = field(default_factory=list)
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self.nats = NatsServer(self.run_dir / "logs" / "nats-server.log", self.host)
+        self.procs = [self.entrypoint, *self.occurrences]
+        self._by_id = {o.node_id: o for o in self.procs}
+        self._nc: NatsConnection | None = None
+        self._starting: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unwatch_nats: Callable[[], None] | None = None
+
+    # -- start ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start nats-server, the entrypoint and the workers; return when all are ready."""
+        loop = asyncio.get_running_loop()
+        self._starting = loop.create_future()
+        self.nats.start()
+        assert self.nats.proc is not None
+        self._unwatch_nats = watch_exit(loop, self.nats.proc, self._nats_exited)
+        self._nc = await NatsConnection.connect(self.nats.url, name="krtlab-supervisor")
+        self._nc.subscribe(self.entrypoint.env["KRTLAB_READY_SUBJECT"], self._on_ready)
+        await self._nc.flush()
+        for occ in self.procs:
+            self._spawn(occ)
+        if not self.quiet:
+            logs = {o.log_path: o.node for o in self.procs}
+            args = (logs, lambda: self.stopping)
+            threading.Thread(target=follow_logs, args=args, daemon=True).start()
+        try:
+            await asyncio.wait_for(self._starting, START_TIMEOUT)
+        except asyncio.TimeoutError:
+            names = ", ".join(o.label for o in self.procs if o.state != "ready")
+            raise ServeError(f"not ready after {START_TIMEOUT:g} s: {names}") from None
+        self._starting = None
+        self.event(f"serving {self.service} on {self.host}:{self.port}")
+
+    def _spawn(self, occ: Occurrence) -> None:
+        env = dict(occ.env, KRT_NATS_SERVER=self.nats.url)
+        if occ.runtime == "python":
+            argv = [sys.executable, "-m", "krtlab.runtime.worker"]
+        elif occ.runtime == "entrypoint":
+            argv = [sys.executable, "-m", "krtlab.runtime.entrypoint"]
+        else:  # kre-go's entrypoint.sh: chmod +x the src and run it
+            argv = [os.path.join(env["KRT_BASE_PATH"], env["KRT_HANDLER_PATH"])]
+            if os.path.exists(argv[0]):
+                os.chmod(argv[0], 0o755)
+        with open(occ.log_path, "ab") as log:
+            try:
+                occ.proc = spawn(argv, env=env, cwd=self.run_dir, log=log, own=occ.runtime != "go")
+            except OSError as exc:
+                log.write(f"krtlab: cannot start {argv[0]}: {exc}\n".encode())
+                raise ServeError(f"cannot start node {occ.label}: {exc}") from None
+        occ.state, occ.started = "starting", time.monotonic()
+        loop = asyncio.get_running_loop()
+        occ.unwatch = watch_exit(loop, occ.proc, lambda code, o=occ: self._exited(o, code))
+        if occ.runtime == "go":  # a foreign runner does not announce itself
+            task = loop.create_task(self._poll_subscribed(occ, occ.proc))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _poll_subscribed(self, occ: Occurrence, proc: subprocess.Popen[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        while occ.proc is proc and occ.state == "starting" and not self.stopping:
+            try:
+                if await loop.run_in_executor(
+                    None, self.nats.subscribers, occ.env["KRT_NATS_INPUT"]
+                ):
+                    self._mark_ready(occ)
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.05)
+
+    def _on_ready(self, subject: str, reply: str, data: bytes, status: str) -> None:
+        words = data.decode(errors="replace").split()
+        occ = self._by_id.get(words[0]) if words else None
+        if occ is None or occ.state != "starting":
+            return
+        if occ is self.entrypoint and len(words) == 3:  # "entrypoint <grpc port> <web port>"
+            self.port, self.web_port = int(words[1]), int(words[2])
+        self._mark_ready(occ)
+
+    def _mark_ready(self, occ: Occurrence) -> None:
+        occ.state = "ready"
+        if self._starting is not None:
+            if all(o.state == "ready" for o in self.procs) and not self._starting.done():
+                self._starting.set_result(None)
+            return
+        self.event(f"{occ.label} is ready again")
+        if occ.workflow and all(
+            o.state == "ready" for o in self.occurrences if o.workflow == occ.workflow
+        ):
+            self._control(occ.workflow, up=True)
+
+    def _control(self, workflow: str, *, up: bool, reason: str = "", failing: bool = False) -> None:
+        order = {"workflow": workflow, "up": up, "reason": reason, "failing": failing}
+        if self._nc is not None and not self._nc.closed:
+            self._nc.publish(self.control_subject, json.dumps(order).encode())
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def _exited(self, occ: Occurrence, code: int) -> None:
+        if self.stopping:
+            occ.state = "stopped"
+            return
+        how = describe_exit(code)
+        pid = occ.proc.pid if occ.proc else "?"
+        occ.last_exit, occ.state = how, "restarting"
+        occ.crashes = occ.crashes + 1 if time.monotonic() - occ.started < QUICK_CRASH else 1
+        if self._starting is not None and not self._starting.done():
+            self._starting.set_exception(
+                ServeError(
+                    f"{occ.label} exited ({how}) while starting; its log:\n"
+                    + (tail(occ.log_path) or "(empty)")
+                )
+            )
+            return
+        looping = occ.crashes >= 3
+        what = "the entrypoint" if occ is self.entrypoint else f"worker for node '{occ.node}'"
+        self.event(f"{what} exited ({how}), pid {pid}; restarting it")
+        if occ.workflow:
+            then = f"it keeps crashing: see svc.logs({occ.node!r})" if looping else "restarting it"
+            reason = f"{what} exited ({how}); {then}"
+            self._control(occ.workflow, up=False, reason=reason, failing=looping)
+        if occ is self.entrypoint and self.port:  # come back on the same ports
+            self.entrypoint_config(port=self.port, web_port=self.web_port)
+        delay = 0.0 if occ.crashes <= 1 else min(10.0, 0.5 * 2 ** (occ.crashes - 2))
+        asyncio.get_running_loop().call_later(delay, self._respawn, occ)
+
+    def entrypoint_config(self, **changes: Any) -> None:
+        path = Path(self.entrypoint.env["KRTLAB_ENTRYPOINT_CONFIG"])
+        config = json.loads(path.read_text())
+        config.update(changes)
+        path.write_text(json.dumps(config, indent=1))
+
+    def _respawn(self, occ: Occurrence) -> None:
+        if self.stopping:
+            return
+        occ.restarts += 1
+        try:
+            self._spawn(occ)
+        except ServeError as exc:
+            self.event(str(exc))
+
+    def _nats_exited(self, code: int) -> None:
+        if not self.stopping:
+            self.event(f"nats-server exited ({describe_exit(code)}): the service is down")
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 2 s), nats-server last."""
+        self.stopping = True
+        for occ in self.procs:
+            if occ.unwatch is not None:
+                occ.unwatch()
+        if self._unwatch_nats is not None:
+            self._unwatch_nats()
+        if self._nc is not None:
+            self._nc.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.kill_all)
+
+    def kill_all(self) -> None:
+        """Stop every process from any thread (also the last resort when the loop is gone)."""
+        self.stopping = True
+        stop_processes([o.proc for o in self.procs if o.proc is not None])
+        self.nats.stop()
+        for occ in self.procs:
+            occ.state = "stopped"
+
+    # -- logs and status -----------------------------------------------------------------------
+
+    def event(self, text: str) -> None:
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z krtlab {text}"
+        self.events.append(line)
+        with open(self.run_dir / "logs" / "krtlab.log", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        if not self.quiet:
+            sys.stderr.write(line + "\n")
+
+    def read_logs(self) -> dict[str, str]:
+        """Log text of krtlab's events, the entrypoint, each worker and nats-server, by name."""
+        out = {"krtlab": "\n".join(self.events)}
+        for occ in self.procs:
+            out[occ.label] = _read(occ.log_path)
+        out["nats-server"] = _read(self.nats.log_path)
+        return out
+
+    def status(self) -> dict[str, Any]:
+        ep = self.entrypoint.status()
+        return {
+            "nats": {
+                "url": self.nats.url,
+                "pid": self.nats.proc.pid if self.nats.alive() else None,
+            },
+            "entrypoint": {k: ep[k] for k in ("pid", "state", "restarts", "last_exit")},
+            "workers": [o.status() for o in self.occurrences],
+            "events": self.events[-20:],
+        }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
