@@ -90,13 +90,21 @@ def __dir__() -> list[str]:
 
 
 def load(path: Any) -> Version:
-    """Load a version from a project folder, a ``krt.yml`` path or a ``.krt`` archive.
+    """Load a version from a project folder, a ``krt.yml`` path, a ``.krt`` archive, or a Python
+    script that defines one (``templates/price_estimator.py``: the script is run).
 
     Raises :class:`BundleError` when the path is not a project at all; problems inside the
     project are reported by ``load(...).validate()``.
     """
+    import os
+
     from krtlab.authoring.assemble import version_from_project
     from krtlab.bundle.load import load_project
+
+    if os.fspath(path).endswith(".py"):
+        from krtlab.authoring.script import version_from_script
+
+        return version_from_script(path)
 
     return version_from_project(load_project(path))
 

@@ -11,8 +11,9 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from krtlab.errors import KrtlabError
+from krtlab.errors import BundleError, KrtlabError
 
 __all__ = ["main"]
 
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("validate", help="check a project folder, krt.yml or .krt")
-    v.add_argument("path")
+    v.add_argument("path", help="project folder, krt.yml, .krt, or a Python script")
     v.add_argument("--strict", action="store_true", help="warnings fail too")
     v.add_argument("--json", action="store_true", help="machine-readable findings")
     b = sub.add_parser("build", help="validate and pack a project as a reproducible .krt")
@@ -60,10 +61,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _open(path: str) -> tuple[Any, dict[str, Any]]:
+    """(project, node contracts) for a folder, krt.yml, .krt or a Python script."""
+    if path.endswith(".py"):
+        from krtlab.authoring.script import version_from_script
+
+        try:
+            v = version_from_script(path)
+        except KrtlabError:
+            raise
+        except Exception as exc:  # the user's script failed: say where, not a traceback
+            where = _where(exc, path)
+            raise BundleError(f"{path} failed: {where}{type(exc).__name__}: {exc}") from None
+        contracts = {n.name: n.contract for n in v.nodes.values() if n.contract is not None}
+        return v.project(), contracts
     from krtlab.bundle.load import load_project
 
-    report = load_project(args.path).validate()
+    return load_project(path), {}
+
+
+def _where(exc: BaseException, path: str) -> str:
+    import os
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(
+        os.path.basename(path))]  # fmt: skip
+    return f"line {frames[-1].lineno}: " if frames else ""
+
+
+def _validate(args: argparse.Namespace) -> int:
+    project, contracts = _open(args.path)
+    report = project.validate(contracts)
     failed = not report.ok or (args.strict and report.warnings)
     if args.json:
         print(report.to_json(indent=2))
@@ -73,11 +101,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from krtlab.bundle.load import load_project
     from krtlab.bundle.write import build_krt
 
-    project = load_project(args.path).with_generated_pb2()
-    report = project.validate()
+    project, contracts = _open(args.path)
+    project = project.with_generated_pb2()
+    report = project.validate(contracts)
     if not report.ok or (args.strict and report.warnings):
         print(str(report), file=sys.stderr)
         print(f"krtlab build: not writing {args.output}", file=sys.stderr)
@@ -91,9 +119,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from krtlab.bundle.inspect import format_summary
-    from krtlab.bundle.load import load_project
 
-    data = load_project(args.path).summary()
+    data = _open(args.path)[0].summary()
     print(json.dumps(data, indent=2) if args.json else format_summary(data))
     return 0
 

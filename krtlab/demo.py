@@ -5,7 +5,6 @@ Runs from a checkout (it uses ``templates/``) and writes under ``build/demo/``.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -35,14 +34,7 @@ def main() -> int:
         print(format_summary(krt.load(path).project().summary()))
 
     _rule("price-estimator: authored from Python functions")
-    spec = importlib.util.spec_from_file_location(
-        "price_estimator", TEMPLATES / "price_estimator.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    v = module.v
+    v = krt.load(TEMPLATES / "price_estimator.py")  # runs the script, takes its Version
     print(v.validate())
     folder = v.export(OUT / "price-estimator-authored", overwrite=True)
     path = v.build(OUT / "price-estimator-authored.krt", overwrite=True)

@@ -1,10 +1,8 @@
 """The price-estimator re-authored from Python functions (templates/price_estimator.py) is the
 same version as the hand-written project, and its export runs under the runner's protobuf 3.13."""
 
-import importlib.util
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -24,14 +22,7 @@ METRIC = {"predicted_price": 210.4, "real_price": 199.6, "date": "2026-11-25"}
 
 @pytest.fixture(scope="module")
 def authored():
-    spec = importlib.util.spec_from_file_location(
-        "price_estimator_template", REPO / "templates" / "price_estimator.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module.v
-    sys.modules.pop(spec.name, None)
+    return krt.load(REPO / "templates" / "price_estimator.py")  # runs the script
 
 
 def test_authored_version_matches_the_hand_written_manifest(authored, examples):
@@ -94,3 +85,17 @@ def test_authored_handlers_run_under_protobuf_313_like_the_hand_written_ones(
     b = _run(pb313_python, theirs, "public_input_pb2", "MetricRequest", METRIC, *metric)
     assert a["response"] == b["response"] == {"saved": True, "message": "metric saved"}
     assert a["saved"] == b["saved"]
+
+
+def test_cli_takes_the_script_itself(capsys, tmp_path):
+    from krtlab.cli import main
+
+    script = str(REPO / "templates" / "price_estimator.py")
+    assert main(["validate", script]) == 0
+    assert "price-estimator-v1: valid" in capsys.readouterr().out
+    assert main(["build", script, "-o", str(tmp_path / "pe.krt")]) == 0
+    assert krt.load(tmp_path / "pe.krt").manifest() == krt.load(script).manifest()
+    broken = tmp_path / "broken.py"
+    broken.write_text("import krtlab as krt\nv = krt.Version('x-v1')\nraise ValueError('oops')\n")
+    assert main(["validate", str(broken)]) == 2
+    assert "broken.py failed: line 3: ValueError: oops" in capsys.readouterr().err

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import krtlab.errors as errors
-from krtlab.errors import BundleError, KrtlabError, OverwriteError, SpecError, ValidationError
-from krtlab.spec.suggest import did_you_mean
+from krtlab.authoring.script import pick_version, versions_in
+from krtlab.errors import BundleError, KrtlabError, OverwriteError, ValidationError
 
 if TYPE_CHECKING:
     from krtlab.authoring.version import Version
@@ -76,65 +76,6 @@ class Exported:
 
 
 # -- inside the notebook's process ---------------------------------------------------------------
-
-
-def versions_in(namespace: Mapping[str, Any]) -> dict[str, Version]:
-    """The :class:`~krtlab.Version` objects of a notebook namespace, by variable name.
-
-    IPython's own names (``_``, ``_3``, ``Out``...) and private names are left out.
-    """
-    from krtlab.authoring.version import Version
-
-    return {
-        name: value
-        for name, value in namespace.items()
-        if isinstance(value, Version) and not name.startswith("_") and name not in ("In", "Out")
-    }
-
-
-def pick_version(namespace: Mapping[str, Any], wanted: str | None = None) -> tuple[str, Version]:
-    """The version a notebook defines: ``(variable, version)``.
-
-    ``wanted`` picks by variable or version name. Otherwise the single Version wins; versions
-    loaded from a bundle (``krt.load``) are set aside when exactly one authored version remains,
-    since reading a bundle back is not defining one.
-
-    Raises:
-        SpecError: none, several (named, with ``--version`` to choose), or ``wanted`` unknown.
-    """
-    found = versions_in(namespace)
-    groups: dict[int, list[str]] = {}
-    for name, v in found.items():
-        groups.setdefault(id(v), []).append(name)
-    label = {i: f"{' = '.join(names)} ({found[names[0]].name})" for i, names in groups.items()}
-    if wanted:
-        for name, v in found.items():
-            if wanted in (name, v.name):
-                return name, v
-        hint = did_you_mean(wanted, [*found, *(v.name for v in found.values())])
-        listed = "; ".join(label.values()) or "none"
-        hint = f"; {hint}" if hint else ""
-        raise SpecError(f"no Version {wanted!r} in the notebook (Versions: {listed}){hint}")
-    if not groups:
-        raise SpecError(
-            "the notebook defines no krtlab Version (v = krt.Version(...)); nothing to export"
-        )
-    if len(groups) > 1:
-        authored = [i for i, names in groups.items() if not _loaded(found[names[0]])]
-        if len(authored) != 1:
-            listed = "; ".join(label.values())
-            raise SpecError(
-                f"the notebook defines {len(groups)} versions: {listed}; choose one with "
-                "--version NAME (a variable or version name)"
-            )
-        groups = {authored[0]: groups[authored[0]]}
-    names = next(iter(groups.values()))
-    return names[0], found[names[0]]
-
-
-def _loaded(v: Version) -> bool:
-    # krt.load() keeps the bundle it read; authored versions have none.
-    return getattr(v, "_base", None) is not None
 
 
 def export_version(

@@ -19,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from krtlab.bundle.load import load_project
+    import krtlab
     from krtlab.errors import BundleError
     from krtlab.runtime.metrics import Metrics
     from krtlab.runtime.store import shared_store, store_path
 
-    name = load_project(args.path).manifest.version
+    name = krtlab.load(args.path).name
     if not name:
         raise BundleError(f"{args.path}: krt.yml names no version")
     path = store_path(name)

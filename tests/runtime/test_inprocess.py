@@ -1,10 +1,8 @@
 """``v.run``: the price-estimator, authored and loaded, run in-process like KRE would run it."""
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
 
 import pytest
 
@@ -33,14 +31,7 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def authored():
-    spec = importlib.util.spec_from_file_location(
-        "price_estimator_template", REPO / "templates" / "price_estimator.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module.v
-    sys.modules.pop(spec.name, None)
+    return krt.load(REPO / "templates" / "price_estimator.py")  # runs the script
 
 
 @pytest.fixture
