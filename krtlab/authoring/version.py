@@ -375,6 +375,18 @@ class Version:
 
         return display_bundle(self, include, exclude)
 
+    def panel(self, rpc: str | None = None, *, target: Any = None) -> Any:
+        """A request form for ``rpc`` (the first one by default) with buttons to run it locally
+        or call it served, the response and trace beside it (ipywidgets; text outside a browser).
+
+        ``target`` is a running ``Service`` or the ``host:port`` of any KRE entrypoint; without
+        it, "Call served" starts ``v.serve(port=0)`` on first use. Returns a
+        :class:`krtlab.notebook.panel.Panel` (``request()``, ``set_request()``, ``submit()``).
+        """
+        from krtlab.notebook.panel import Panel
+
+        return Panel(self, rpc, target=target)
+
 
 def _read_text_or_path(source: str | os.PathLike[str]) -> str:
     if isinstance(source, os.PathLike) or (
