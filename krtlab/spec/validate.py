@@ -3,8 +3,8 @@ breaks at run time.
 
 :func:`validate` looks at krt.yml (as parsed with line numbers) and at whatever facts it is given
 about files, the proto and node contracts; each missing fact simply skips the checks that need it.
-Rules are small functions, one concern each; the contract checks live in
-:mod:`krtlab.spec.contracts`.
+Rules are small functions, one concern each: the shape of krt.yml lives in
+:mod:`krtlab.spec.structure`, the contract checks in :mod:`krtlab.spec.contracts`.
 """
 
 from __future__ import annotations
@@ -12,74 +12,18 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from krtlab.spec import rules
+from krtlab.spec.checker import Checker, go_path
 from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, SourceFacts
-from krtlab.spec.findings import ERROR, WARNING, Finding, Location, Report, Severity
-from krtlab.spec.model import KNOWN_KEYS, Manifest
+from krtlab.spec.findings import Location, Report
+from krtlab.spec.model import Manifest
+from krtlab.spec.structure import check_structure
 from krtlab.spec.suggest import did_you_mean
 from krtlab.spec.yamlsrc import ParsedYaml
 
 __all__ = ["Checker", "validate"]
-
-# KRT V2 keys that a V1 file must not carry (kre-8's validator_v1.go wording).
-_V2_KEYS = {
-    "workflow": {
-        "exitpoint": 'the field "workflow.exitpoint" is incompatible with version v1',
-        "nodes": 'the field "workflow.nodes" is incompatible with version v1',
-    },
-    "node": {
-        "subscriptions": 'field Subscriptions in node "{name}" is incompatible with version v1',
-        "replicas": None,
-        "objectStore": None,
-    },
-}
-
-
-@dataclass
-class Checker:
-    """Collects findings; knows where krt.yml values are so each finding gets its line."""
-
-    parsed: ParsedYaml | None
-    manifest_file: str = "krt.yml"
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(
-        self,
-        severity: Severity,
-        code: str,
-        message: str,
-        loc: Location = (),
-        *,
-        hint: str | None = None,
-        kre: str | None = None,
-        file: str | None = None,
-        line: int | None = None,
-    ) -> None:
-        if file is None:
-            file = self.manifest_file
-            if line is None and self.parsed is not None:
-                line = self.parsed.line(loc)
-        self.findings.append(Finding(severity, code, message, tuple(loc), file, line, hint, kre))
-
-    def error(self, code: str, message: str, loc: Location = (), **kw: Any) -> None:
-        self.add(ERROR, code, message, loc, **kw)
-
-    def warning(self, code: str, message: str, loc: Location = (), **kw: Any) -> None:
-        self.add(WARNING, code, message, loc, **kw)
-
-
-def go_path(loc: Location) -> str:
-    """KRE reports locations with Go field names: ``nodes[0].name`` → ``Nodes[0].Name``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part[:1].upper() + part[1:]
-    return out
 
 
 def validate(
@@ -116,7 +60,7 @@ def validate(
         )
         return Report.of(check.findings, subject)
 
-    _check_structure(check, data)
+    check_structure(check, data)
     manifest = Manifest.from_data(data)
     _check_names(check, data, manifest)
     _check_references(check, manifest)
@@ -128,221 +72,6 @@ def validate(
     if proto is not None:
         check_contracts(check, manifest, proto, sources or {}, contracts or {})
     return Report.of(check.findings, subject or manifest.version)
-
-
-# -- structure: keys, types, required fields -------------------------------------------------
-
-
-def _check_keys(check: Checker, mapping: dict[Any, Any], kind: str, loc: Location) -> None:
-    known = KNOWN_KEYS[kind]
-    for key in mapping:
-        if key in known:
-            continue
-        sub = (*loc, str(key))
-        v2 = _V2_KEYS.get(kind, {})
-        if key in v2:
-            name = mapping.get("name", "")
-            kre = v2[key].format(name=name) if v2[key] else None
-            check.error(
-                "key.krt_v2",
-                f"'{key}' is a KRT V2 key; a V1 krt.yml cannot use it",
-                sub,
-                hint="KRT V1 workflows are a 'sequential' list of node names",
-                kre=kre,
-            )
-            continue
-        check.error(
-            "key.unknown",
-            f"unknown key '{key}' in {_kind_name(kind, loc)}: KRE silently ignores it",
-            sub,
-            hint=did_you_mean(str(key), known) or f"known keys: {', '.join(known)}",
-        )
-
-
-def _kind_name(kind: str, loc: Location) -> str:
-    from krtlab.spec.findings import format_path
-
-    return "krt.yml" if kind == "root" else format_path(loc)
-
-
-def _expect(check: Checker, value: Any, typ: type, what: str, loc: Location) -> bool:
-    ok = (
-        isinstance(value, bool)
-        if typ is bool
-        else (isinstance(value, typ) and not isinstance(value, bool))
-    )
-    if not ok:
-        check.error(
-            "field.type",
-            f"{what} must be {_type_word(typ)}, not {_describe(value)}",
-            loc,
-            kre="error Unmarshal yaml file",
-        )
-    return ok
-
-
-def _type_word(typ: type) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true or false"}.get(
-        typ, "valid"
-    )
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "empty"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}"}.get(
-        type(value), f"{type(value).__name__} {value!r}"
-    )
-
-
-def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Location) -> None:
-    sub = (*loc, key)
-    value = mapping.get(key)
-    if value is None or value == "":
-        check.error(
-            "field.required",
-            f"'{key}' is required" + (" and empty" if key in mapping else ""),
-            sub,
-            kre=f'The field "{go_path(sub)}" is required',
-        )
-        return
-    if isinstance(value, (dict, list)):
-        check.error(
-            "field.type",
-            f"'{key}' must be a string, not {_describe(value)}",
-            sub,
-            kre="error Unmarshal yaml file",
-        )
-    elif not isinstance(value, str):
-        # yaml.v2 turns a number into its text, so KRE accepts it; quoting avoids surprises
-        # such as 1.10 becoming "1.1".
-        check.warning(
-            "field.not_string",
-            f"'{key}' is {_describe(value)}; quote it",
-            sub,
-            hint=f'{key}: "{value}"',
-        )
-
-
-def _check_structure(check: Checker, data: dict[Any, Any]) -> None:
-    if check.parsed is not None:
-        for dup in check.parsed.duplicates:
-            check.error(
-                "key.duplicate",
-                f"key '{dup[-1]}' appears twice in the same mapping; KRE keeps the last one",
-                dup,
-            )
-    _check_keys(check, data, "root", ())
-    kv = data.get("krtVersion")
-    if kv is not None and kv != "v1":
-        if kv == "v2":
-            check.error(
-                "krt.version",
-                "krtVersion v2 is KRT V2; krtlab handles KRT V1 versions",
-                ("krtVersion",),
-                hint="remove krtVersion or set it to v1",
-            )
-        else:
-            check.error(
-                "krt.version",
-                f"krtVersion {kv!r} is not a KRT version",
-                ("krtVersion",),
-                hint="use v1 (or leave it out: v1 is the default)",
-                kre=f'invalid krtVersion "{kv}"',
-            )
-    _required_text(check, data, "version", ())
-    _required_text(check, data, "description", ())
-
-    ep = data.get("entrypoint")
-    if ep is None:
-        for key in ("proto", "image"):
-            check.error(
-                "field.required",
-                f"'entrypoint.{key}' is required",
-                ("entrypoint", key),
-                kre=f'The field "Entrypoint.{key.title()}" is required',
-            )
-    elif _expect(check, ep, dict, "'entrypoint'", ("entrypoint",)):
-        _check_keys(check, ep, "entrypoint", ("entrypoint",))
-        _required_text(check, ep, "proto", ("entrypoint",))
-        _required_text(check, ep, "image", ("entrypoint",))
-
-    cfg = data.get("config")
-    if cfg is not None and _expect(check, cfg, dict, "'config'", ("config",)):
-        _check_keys(check, cfg, "config", ("config",))
-        for key in ("variables", "files"):
-            items = cfg.get(key)
-            if items is not None and _expect(
-                check, items, list, f"'config.{key}'", ("config", key)
-            ):
-                for i, item in enumerate(items):
-                    if not isinstance(item, str):
-                        check.error(
-                            "field.type",
-                            f"config {key} must be names, not {_describe(item)}",
-                            ("config", key, i),
-                        )
-
-    for kind in ("nodes", "workflows"):
-        items = data.get(kind)
-        if items is None:
-            check.error(
-                "field.required",
-                f"'{kind}' is required",
-                (kind,),
-                kre=f'The field "{kind.title()}" is required',
-            )
-            continue
-        if not _expect(check, items, list, f"'{kind}'", (kind,)):
-            continue
-        if not items:
-            check.error(
-                "field.empty",
-                f"'{kind}' is empty: a version needs at least one {kind[:-1]}",
-                (kind,),
-            )
-        for i, item in enumerate(items):
-            loc: Location = (kind, i)
-            if not _expect(check, item, dict, f"{kind}[{i}]", loc):
-                continue
-            _check_keys(check, item, kind[:-1], loc)
-            _required_text(check, item, "name", loc)
-            if kind == "nodes":
-                _required_text(check, item, "image", loc)
-                _required_text(check, item, "src", loc)
-                gpu = item.get("gpu")
-                if gpu is not None and not isinstance(gpu, bool):
-                    check.error(
-                        "field.type",
-                        f"'gpu' must be true or false, not {_describe(gpu)}",
-                        (*loc, "gpu"),
-                        kre="error Unmarshal yaml file",
-                    )
-            else:
-                _required_text(check, item, "entrypoint", loc)
-                seq = item.get("sequential")
-                if seq is None:
-                    check.error(
-                        "field.required",
-                        "'sequential' is required",
-                        (*loc, "sequential"),
-                        kre=f'The field "{go_path((*loc, "sequential"))}" is required',
-                    )
-                elif _expect(check, seq, list, "'sequential'", (*loc, "sequential")):
-                    if not seq:
-                        check.error(
-                            "workflow.empty",
-                            "'sequential' lists no nodes: the workflow could never answer",
-                            (*loc, "sequential"),
-                            kre='the field "workflow.sequential" hasn\'t nodes defined',
-                        )
-                    for j, name in enumerate(seq):
-                        if not isinstance(name, str):
-                            check.error(
-                                "field.type",
-                                f"sequential entries are node names, not {_describe(name)}",
-                                (*loc, "sequential", j),
-                            )
 
 
 # -- names --------------------------------------------------------------------------------------
