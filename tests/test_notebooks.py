@@ -1,7 +1,10 @@
 """The notebooks in notebooks/ run in a real Jupyter kernel and show what they promise."""
 
 import json
+import shutil
 import subprocess
+import tarfile
+from xml.etree import ElementTree
 
 import nbformat
 import pytest
@@ -17,7 +20,7 @@ def run_notebook(name, workdir, kernel_manager):
     client = NotebookClient(
         nb, km=kernel_manager(), timeout=180, resources={"metadata": {"path": str(workdir)}}
     )
-    client.execute()
+    client.execute(cleanup_kc=True)  # shut the kernel down now, not at exit
     return nb
 
 
@@ -29,6 +32,16 @@ def text_of(cell):
         elif "data" in o:
             out.append(o["data"].get("text/plain", ""))
     return "".join(out)
+
+
+def outputs_by_id(nb):
+    return {c.id: c for c in nb.cells if c.cell_type == "code"}
+
+
+def svg_texts(svg):
+    """The words a reader sees in an SVG: the text of its <text> elements."""
+    root = ElementTree.fromstring(svg.encode("utf-8"))
+    return {"".join(e.itertext()).strip() for e in root.iter() if e.tag.endswith("text")}
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -51,6 +64,16 @@ def test_quickstart_notebook(tmp_path, kernel_manager, pb313_python):
     assert "def setup(ctx):" in main_py and "async def handler(ctx, data):" in main_py
     assert "import krtlab" not in main_py and "v.workflow" not in main_py
     assert "greeter-v1: valid" in outputs[5] and "py-greeter" in outputs[5]
+    cells = outputs_by_id(nb)
+    [shown] = [o for o in cells["graph"].outputs if o.get("output_type") == "execute_result"]
+    assert {"py-greeter", "PyGreet", "Request", "Response"} <= svg_texts(
+        shown["data"]["image/svg+xml"]
+    )
+    # the request form: a widget in a browser, its fields as text elsewhere
+    [form] = [o for o in cells["panel"].outputs if o.get("output_type") == "execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in form["data"]
+    assert "rpc PyGreet(entrypoint.Request)" in form["data"]["text/plain"]
+    assert "name (string) = " in form["data"]["text/plain"]
     folder = tmp_path / "build" / "greeter"
     assert (tmp_path / "build" / "greeter-v1.krt").is_file()
     # the exported node runs as kre-py would run it, under the runner's protobuf
@@ -71,3 +94,69 @@ def test_quickstart_notebook(tmp_path, kernel_manager, pb313_python):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["response"] == {"greeting": "Hello Ann!"}
+
+
+@pytest.mark.slow
+def test_price_estimator_notebook(tmp_path, kernel_manager):
+    # the notebook reads the model from ../templates/: the same layout, in a temporary folder
+    models = REPO / "templates" / "price-estimator" / "models"
+    shutil.copytree(models, tmp_path / "templates" / "price-estimator" / "models")
+    workdir = tmp_path / "notebooks"
+    workdir.mkdir()
+    nb = run_notebook("02-price-estimator.ipynb", workdir, kernel_manager)
+    cells = outputs_by_id(nb)
+    assert "public_input_pb2: Request, Response, MetricRequest, MetricResponse" in text_of(
+        cells["proto"]
+    )
+
+    # the version draws itself: every node, both workflows, the config variable
+    [shown] = [o for o in cells["graph"].outputs if o.get("output_type") == "execute_result"]
+    words = svg_texts(shown["data"]["image/svg+xml"])
+    assert {"etl", "model", "output", "save-metric", "OUTPUT_PRICE_CURRENCY"} <= words
+    assert {"ny-room-price", "save-metrics"} <= {w for t in words for w in t.split()}
+    assert text_of(cells["validate"]) == "price-estimator-v1: valid, no findings\n"
+
+    # the price the model's weights give, in the configured currency (EUR)
+    weights = json.loads((models / "coefficients.json").read_text())
+    features = [1.0, 0.0, 1.0, 3.0, 2.0, 4.0]  # Manhattan, entire home, 3 people, 2 beds, 4 nights
+    usd = weights["intercept"] + sum(
+        w * x for w, x in zip(weights["weights"], features, strict=True)
+    )
+    eur = round(usd * 0.92, 2)
+    run = text_of(cells["local-run"])
+    assert "MakePrediction (ny-room-price) ok" in run
+    assert all(f"{n} " in run for n in ("etl", "model", "output"))
+    assert f'response: {{"price": {eur}, "currency": "EUR"}}' in run
+    assert text_of(cells["local-price"]) == f"local run: {eur} EUR\n"
+    assert 'message: "metric saved"' in text_of(cells["local-metric"])
+    recorded = text_of(cells["metrics"])
+    assert "1 measurements, 1 predictions, 1 documents" in recorded
+    assert f'{{"price": {eur}}}' in recorded
+
+    # served like KRE: the same answer as the local run
+    assert text_of(cells["served-run"]).splitlines() == [
+        f"served run: {eur} EUR",
+        "metric: metric saved",
+        "same as the local run: True",
+    ]
+
+    folder = workdir / "build" / "price-estimator"
+    listed = text_of(cells["export"]).splitlines()
+    for name in ("krt.yml", "internal_nodes.proto", "models/coefficients.json"):
+        assert name in listed and (folder / name).is_file()
+    for node in ("etl", "model", "output", "save-metric"):
+        assert f"src/{node}/main.py" in listed
+    assert (folder / "models" / "coefficients.json").read_bytes() == (
+        models / "coefficients.json"
+    ).read_bytes()
+    # the config value is for local runs only: KRE asks for it at deployment
+    manifest = (folder / "krt.yml").read_text()
+    assert "OUTPUT_PRICE_CURRENCY" in manifest and "EUR" not in manifest
+    bundle = workdir / "build" / "price-estimator-v1.krt"
+    assert (
+        bundle.is_file()
+        and listed[-1] == f"{bundle.relative_to(workdir)} {bundle.stat().st_size} bytes"
+    )
+    with tarfile.open(bundle) as tar:
+        members = set(tar.getnames())
+    assert {"krt.yml", "models/coefficients.json", "src/model/main.py"} <= members

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeTrace", "RunResult", "short_type"]
 
+# Inline styles: notebook front ends (JupyterLab, widgets' HTML) strip or restyle bare tables.
+_TABLE = 'style="border-collapse:collapse;margin:4px 0"'
+_CELL = 'style="border-bottom:1px solid #ddd;padding:2px 10px;text-align:left"'
+
 # -- results -----------------------------------------------------------------------------------
 
 
@@ -138,7 +142,8 @@ class RunResult:
         picture = ""
         if self.source is not None:
             try:  # the graph is a bonus: a table always shows
-                picture = self.graph()._repr_mimebundle_(include=["image/svg+xml"])["image/svg+xml"]
+                svg = self.graph()._repr_mimebundle_(include=["image/svg+xml"])["image/svg+xml"]
+                picture = svg[svg.find("<svg") :] if "<svg" in svg else ""  # no XML prolog in HTML
             except Exception:
                 picture = ""
 
@@ -147,10 +152,12 @@ class RunResult:
             cells = [t.node, short_type(t.input), short_type(t.output),
                      f"{t.duration_ms:.3f}", str(len(t.logs)), t.error or ""]  # fmt: skip
             style = ' style="color:#b00"' if t.error else ""
-            rows.append(f"<tr{style}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-        head = "".join(f"<th>{h}</th>" for h in ("node", "in", "out", "ms", "logs", "error"))
+            tds = "".join(f"<td {_CELL}>{escape(c)}</td>" for c in cells)
+            rows.append(f"<tr{style}>{tds}</tr>")
+        names = ("node", "in", "out", "ms", "logs", "error")
+        head = "".join(f"<th {_CELL}>{h}</th>" for h in names)
         parts = [f"<p><b>{escape(self._status())}</b></p>", picture,
-                 f"<table><tr>{head}</tr>{''.join(rows)}</table>"]  # fmt: skip
+                 f"<table {_TABLE}><tr>{head}</tr>{''.join(rows)}</table>"]  # fmt: skip
         parts += [f"<p>warning: {escape(w)}</p>" for w in self.warnings]
         if self._response is not None:
             text = json.dumps(_as_dict(self._response), indent=1, default=str)
