@@ -17,7 +17,7 @@ from krtlab.errors import CaptureError
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
-RUNNER = DATA / "capture_runner.py"
+RUNNER = Path(__file__).parents[1] / "data" / "kre_py_harness.py"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def export(tmp_path: Path, pb2: Path, **kwargs) -> Path:
 
 
 def run_node(main: Path, fields: dict, message: str = "Request", python=sys.executable) -> dict:
-    argv = [str(python), str(RUNNER), str(main), json.dumps(fields), message]
+    argv = [str(python), str(RUNNER), str(main.parent), "public_input_pb2", message,
+            json.dumps(fields), "main.py"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 DATA = Path(__file__).parent / "data"
-RUNNER = DATA / "capture_runner.py"
+RUNNER = Path(__file__).parents[1] / "data" / "kre_py_harness.py"
 
 CELLS = [
     # In[1]: imports, one with an alias; the pb2 module is a real protoc output in the cwd
@@ -215,7 +215,8 @@ def test_exported_notebook_node_runs_like_kre_py(notebook_run):
     main = notebook_run / "src" / "price" / "main.py"
     fields = {"name": "/tmp/flat.json", "amount": 10, "currency": "EUR"}
     proc = subprocess.run(
-        [sys.executable, str(RUNNER), str(main), json.dumps(fields)],
+        [sys.executable, str(RUNNER), str(main.parent), "public_input_pb2", "Request",
+         json.dumps(fields), "main.py"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
