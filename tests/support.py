@@ -16,6 +16,15 @@ REPO = Path(__file__).resolve().parents[1]
 # The planners' reference material lives beside the project (../shared); tests read it there.
 SHARED = Path(os.environ.get("KRTLAB_SHARED", REPO.parent / "shared"))
 EXAMPLES = SHARED / "examples"
+# A price-estimator request and metric used across the suite (answers computed from them).
+PRICE_REQUEST = {
+    "neighbourhood": "Manhattan",
+    "room_type": "Entire home/apt",
+    "accommodates": 3,
+    "bedrooms": 2,
+    "minimum_nights": 4,
+}
+PRICE_METRIC = {"predicted_price": 210.4, "real_price": 199.6, "date": "2026-11-25"}
 PB313_VENV = REPO / ".cache" / "venv-pb313"
 PB313_VERSION = "3.13.0"
 

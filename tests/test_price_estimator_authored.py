@@ -7,17 +7,11 @@ import subprocess
 import pytest
 
 import krtlab as krt
+from tests.support import PRICE_METRIC as METRIC
+from tests.support import PRICE_REQUEST as REQUEST
 from tests.support import REPO
 
 HARNESS = REPO / "tests" / "data" / "kre_py_harness.py"
-REQUEST = {
-    "neighbourhood": "Manhattan",
-    "room_type": "Entire home/apt",
-    "accommodates": 3,
-    "bedrooms": 2,
-    "minimum_nights": 4,
-}
-METRIC = {"predicted_price": 210.4, "real_price": 199.6, "date": "2026-11-25"}
 
 
 @pytest.fixture(scope="module")

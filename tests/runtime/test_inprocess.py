@@ -8,16 +8,9 @@ import pytest
 
 import krtlab as krt
 from krtlab.runtime.store import LocalStore, store_path
+from tests.support import PRICE_METRIC as METRIC
+from tests.support import PRICE_REQUEST as REQUEST
 from tests.support import REPO
-
-REQUEST = {
-    "neighbourhood": "Manhattan",
-    "room_type": "Entire home/apt",
-    "accommodates": 3,
-    "bedrooms": 2,
-    "minimum_nights": 4,
-}
-METRIC = {"predicted_price": 210.4, "real_price": 199.6, "date": "2026-11-25"}
 
 
 @pytest.fixture(autouse=True)
