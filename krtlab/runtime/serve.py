@@ -98,10 +98,10 @@ def serve(
 class Service:
     """A served version, made by :func:`serve` (or ``v.serve()``), running until :meth:`stop`.
 
-    Example:
-        >>> with v.serve(port=0) as svc:  # doctest: +SKIP
-        ...     svc.call("PyGreet", name="John")
-        greeting: "Hello John!"
+    Example::
+
+        with v.serve(port=0) as svc:
+            svc.call("PyGreet", name="John")   # greeting: "Hello John!"
 
     Attributes:
         version: the version served.
