@@ -73,8 +73,7 @@ def _open(path: str) -> tuple[Any, dict[str, Any]]:
         except Exception as exc:  # the user's script failed: say where, not a traceback
             where = _where(exc, path)
             raise BundleError(f"{path} failed: {where}{type(exc).__name__}: {exc}") from None
-        contracts = {n.name: n.contract for n in v.nodes.values() if n.contract is not None}
-        return v.project(), contracts
+        return v.project(), v.contracts()
     from krtlab.bundle.load import load_project
 
     return load_project(path), {}

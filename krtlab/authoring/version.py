@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from krtlab.errors import SpecError
 from krtlab.spec import rules
+from krtlab.spec.facts import NodeContract
 from krtlab.spec.findings import Report
 from krtlab.spec.model import ConfigSpec, EntrypointSpec, Manifest, WorkflowSpec
 from krtlab.spec.suggest import did_you_mean
@@ -303,10 +304,13 @@ class Version:
 
         return assemble(self)
 
+    def contracts(self) -> dict[str, NodeContract]:
+        """Node name → message types known from type hints (or declared for Go nodes)."""
+        return {n.name: n.contract for n in self._nodes.values() if n.contract is not None}
+
     def validate(self) -> Report:
         """Check everything KRE would refuse and what would break at run time."""
-        contracts = {n.name: n.contract for n in self._nodes.values() if n.contract is not None}
-        return self.project().validate(contracts)
+        return self.project().validate(self.contracts())
 
     def export(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the project folder (krt.yml, protos, src/, docs/). Refuses to replace files
@@ -324,8 +328,7 @@ class Version:
 
     def _checked_project(self) -> Project:
         project = self.project()
-        contracts = {n.name: n.contract for n in self._nodes.values() if n.contract is not None}
-        project.validate(contracts).raise_for_errors()
+        project.validate(self.contracts()).raise_for_errors()
         return project
 
     # -- running it locally (krtlab.runtime) -----------------------------------------------------

@@ -198,7 +198,7 @@ def build_model(version: Version, *, workflow: str | None = None, run: Any = Non
 
 def _gather(version: Version) -> _Facts:
     facts = _Facts(version.manifest())
-    facts.contracts = {n.name: c for n in version.nodes.values() if (c := n.contract) is not None}
+    facts.contracts = version.contracts()
     try:  # the facts v.validate() uses, so red edges are exactly the reported mismatches
         project = version.project()
         proto = project.proto_facts()
