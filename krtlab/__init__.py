@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from krtlab.errors import (
+    AuthError,
     BundleError,
     CaptureError,
+    DeployError,
+    DeployTimeout,
     ExecutableNotFound,
     KrtlabError,
     MessageTypeError,
@@ -27,8 +30,11 @@ from krtlab.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "BundleError",
     "CaptureError",
+    "DeployError",
+    "DeployTimeout",
     "ExecutableNotFound",
     "Finding",
     "KrtlabError",

@@ -47,6 +47,8 @@ _EXTRA_COMMANDS = (
     "krtlab.runtime.cli_serve",
     "krtlab.notebook.cli_graph",
     "krtlab.notebook.cli_notebook",
+    "krtlab.deploy.cli_k8s",
+    "krtlab.deploy.cli_deploy",
 )
 
 

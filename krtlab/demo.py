@@ -1,4 +1,5 @@
-"""``make demo``: validate, build and inspect the example versions, then author one in Python.
+"""``make demo``: validate, build and inspect the example versions, author one in Python, serve
+it like KRE, then deploy it to a local KAI Server stand-in and query it there.
 
 Runs from a checkout (it uses ``templates/``) and writes under ``build/demo/``.
 """
@@ -43,6 +44,7 @@ def main() -> int:
     print(f"\n--- {main_py.relative_to(REPO)} " + "-" * 40)
     print(main_py.read_text())
     _serve_demo()
+    _deploy_demo(v)
     _rule("done")
     return 0
 
@@ -79,6 +81,32 @@ def _serve_demo() -> None:
         print(f"krtlab call {svc.address} MakePrediction '{{\"neighbourhood\": \"Queens\"}}'"
               f"\n  -> {json_answer}  (types from the server's reflection)")  # fmt: skip
     print(f"stopped: {svc!r}, every process gone")
+
+
+def _deploy_demo(v: object) -> None:
+    """Deploy the authored price-estimator to LocalKai (the admin API stand-in), query it."""
+    from krtlab.deploy import Cluster, KaiServer, LocalKai
+
+    _rule("price-estimator: deployed to a KAI Server (LocalKai stand-in) and queried")
+    request = {"neighbourhood": "Manhattan", "room_type": "Entire home/apt", "accommodates": 4,
+               "bedrooms": 2, "minimum_nights": 3}  # fmt: skip
+    with LocalKai() as kai:
+        server = KaiServer(kai.url, api_token=kai.api_token)
+        d = v.deploy(server, config={"OUTPUT_PRICE_CURRENCY": "EUR"}, publish=True,  # type: ignore[attr-defined]
+                     progress=lambda line: print(f"  {line}"))  # fmt: skip
+        print(repr(d))
+        print(f"MakePrediction {request}\n  -> {d.call('MakePrediction', request)}")
+        print(d.compare("MakePrediction", request))
+        for svc in Cluster(kai.kubeconfig).services("type=entrypoint"):
+            meta = svc["metadata"]
+            print(f"Service {meta['name']} (version-name={meta['labels']['version-name']})")
+        try:
+            d.stop()
+        except Exception as exc:  # KRE's rule, shown on purpose
+            print(f"stop refused: {exc}")
+        d.unpublish()
+        d.stop()
+        print(", ".join(str(i) for i in server.versions()))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ All of them derive from :class:`KrtlabError`, and each also subclasses the built
     │   ├── UnsafeArchiveError             traversal, links, devices, oversize archives
     │   └── OverwriteError (FileExistsError)  refusing to replace files the user may care about
     ├── ExecutableNotFound (RuntimeError)  a required external program is missing
-    └── RenderError (RuntimeError)         an external program (``dot``) ran and failed
+    ├── RenderError (RuntimeError)         an external program (``dot``) ran and failed
+    └── DeployError (RuntimeError)         the KAI Server admin API (or Kubernetes) refused a call
+        ├── AuthError                      bad API token, expired session, missing permission
+        └── DeployTimeout (TimeoutError)   a version did not reach the awaited status in time
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AuthError",
     "BundleError",
     "CaptureError",
+    "DeployError",
+    "DeployTimeout",
     "ExecutableNotFound",
     "KrtlabError",
     "MessageTypeError",
@@ -152,3 +158,44 @@ class RenderError(KrtlabError, RuntimeError):
         self.stderr = stderr
         text = message + (f": {stderr.strip()}" if stderr.strip() else "")
         super().__init__(text)
+
+
+class DeployError(KrtlabError, RuntimeError):
+    """The KAI Server admin API (or the Kubernetes API) refused or failed a call.
+
+    ``message`` is the server's own text (e.g. ``the version must be started before stopping``),
+    ``code`` its machine code when it gives one (GraphQL ``extensions.code`` such as
+    ``krt_validation_error``, or the REST ``code`` such as ``unauthorized``), ``details`` the
+    server's longer explanation (KRE's list of krt.yml validation errors), ``status`` the HTTP
+    status when the failure was an HTTP one, and ``operation`` what krtlab was doing.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        details: str = "",
+        status: int | None = None,
+        operation: str = "",
+    ) -> None:
+        self.message, self.code, self.details = message, code, details
+        self.status, self.operation = status, operation
+        text = f"{operation}: {message}" if operation else message
+        if code:
+            text += f" [{code}]"
+        if details:
+            text += "\n" + details
+        super().__init__(text)
+
+
+class AuthError(DeployError):
+    """The API token was refused, the session expired, or the user lacks the permission."""
+
+
+class DeployTimeout(DeployError, TimeoutError):
+    """A version did not reach the awaited status in time; ``last_status`` is the last one seen."""
+
+    def __init__(self, message: str, *, last_status: str = "", operation: str = "") -> None:
+        self.last_status = last_status
+        super().__init__(message, operation=operation)

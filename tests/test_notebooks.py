@@ -160,3 +160,49 @@ def test_price_estimator_notebook(tmp_path, kernel_manager):
     with tarfile.open(bundle) as tar:
         members = set(tar.getnames())
     assert {"krt.yml", "models/coefficients.json", "src/model/main.py"} <= members
+
+
+@pytest.mark.slow
+def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
+    # no KAI Server configured: the notebook starts the LocalKai stand-in
+    monkeypatch.delenv("KAI_SERVER_URL", raising=False)
+    nb = run_notebook("03-deploy-and-query.ipynb", tmp_path, kernel_manager)
+    cells = outputs_by_id(nb)
+    assert "runtime 'local'" in text_of(cells["server"])
+    assert text_of(cells["author"]) == "greeter-v1: valid, no findings\n"
+
+    # the deployment shows itself as a status card: published, its node running
+    [card] = [o for o in cells["deploy"].outputs if o.get("output_type") == "execute_result"]
+    assert card["data"]["text/plain"].startswith("<Deployment greeter-v1 PUBLISHED")
+    assert "py-greeting (PyGreet)" in card["data"]["text/plain"]
+    assert "py-greeter STARTED" in card["data"]["text/plain"]
+    assert "PUBLISHED" in card["data"]["text/html"]
+
+    # queried over gRPC, and the same answer as a local run
+    query = text_of(cells["query"]).splitlines()
+    assert query[0] == "deployed: {'greeting': 'Hello Ada!'}"
+    assert query[1].startswith("<Comparison PyGreet: same answer locally and deployed")
+
+    # a second version, started beside the first: reached through its own Service
+    assert text_of(cells["v2"]).splitlines() == [
+        "STARTED | {'greeting': 'Welcome Ada!'}",
+        "published: {'greeting': 'Hello Ada!'}",
+    ]
+    # publishing it moves the runtime's entrypoint; the first goes back to STARTED
+    published = text_of(cells["publish"]).splitlines()
+    assert published[0] == "greeter-v1 STARTED (config complete, 1 workflow)"
+    assert published[1].startswith("greeter-v2 PUBLISHED (config complete, 1 workflow, published ")
+    assert published[2] == "published: {'greeting': 'Welcome Ada!'}"
+    assert text_of(cells["rules"]) == "refused: the version must be started before stopping\n"
+
+    # the entrypoint Services in the KRT V1 spec's form
+    services = {line.split()[0]: line.split()[1] for line in text_of(cells["k8s"]).splitlines()}
+    assert services == {
+        "active-entrypoint": "version-name=greeter-v2-entrypoint",
+        "greeter-v1": "version-name=greeter-v1-entrypoint",
+    }
+
+    [form] = [o for o in cells["panel"].outputs if o.get("output_type") == "execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in form["data"]
+    assert "served: calls deployed greeter-v2" in form["data"]["text/plain"]
+    assert text_of(cells["cleanup"]) == "['greeter-v1: STOPPED', 'greeter-v2: STOPPED']\n"

@@ -6,7 +6,8 @@ import sys
 import krtlab
 
 EXPECTED = {
-    "BundleError", "CaptureError", "ExecutableNotFound", "Finding", "KrtlabError", "Manifest",
+    "AuthError", "BundleError", "DeployError", "DeployTimeout", "CaptureError",
+    "ExecutableNotFound", "Finding", "KrtlabError", "Manifest",
     "MessageTypeError", "Node", "OverwriteError", "Project", "ProtoError", "Report", "SpecError",
     "UnsafeArchiveError", "ValidationError", "Version", "Workflow", "__version__", "load",
     "load_project",
@@ -35,7 +36,11 @@ def test_errors_subclass_the_builtins_they_refine():
     assert issubclass(krtlab.OverwriteError, FileExistsError)
     assert issubclass(krtlab.MessageTypeError, TypeError)
     assert issubclass(krtlab.ExecutableNotFound, RuntimeError)
-    for name in ("BundleError", "CaptureError", "ProtoError", "UnsafeArchiveError"):
+    assert issubclass(krtlab.DeployError, RuntimeError)
+    assert issubclass(krtlab.AuthError, krtlab.DeployError)
+    assert issubclass(krtlab.DeployTimeout, TimeoutError)
+    names = ("BundleError", "CaptureError", "ProtoError", "UnsafeArchiveError", "DeployError")
+    for name in names:
         assert issubclass(getattr(krtlab, name), krtlab.KrtlabError)
 
 

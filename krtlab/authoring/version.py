@@ -378,12 +378,22 @@ class Version:
 
         return display_bundle(self, include, exclude)
 
+    def deploy(self, server: Any = None, **options: Any) -> Any:
+        """Upload this version to a KAI Server (KRE), set its config, start it (and, with
+        ``publish=True``, publish it); returns a :class:`krtlab.deploy.Deployment` to query,
+        compare with a local run, publish, stop. ``server`` is a ``KaiServer``, a URL, or None
+        for ``$KAI_SERVER_URL``; see :func:`krtlab.deploy.deploy` for the options."""
+        from krtlab.deploy.deployment import deploy
+
+        return deploy(self, server, **options)
+
     def panel(self, rpc: str | None = None, *, target: Any = None) -> Any:
         """A request form for ``rpc`` (the first one by default) with buttons to run it locally
         or call it served, the response and trace beside it (ipywidgets; text outside a browser).
 
-        ``target`` is a running ``Service`` or the ``host:port`` of any KRE entrypoint; without
-        it, "Call served" starts ``v.serve(port=0)`` on first use. Returns a
+        ``target`` is a running ``Service``, a ``Deployment`` (``v.deploy(...)``) or the
+        ``host:port`` of any KRE entrypoint; without it, "Call served" starts
+        ``v.serve(port=0)`` on first use. Returns a
         :class:`krtlab.notebook.panel.Panel` (``request()``, ``set_request()``, ``submit()``).
         """
         from krtlab.notebook.panel import Panel

@@ -1,7 +1,8 @@
 """``v.panel()``: a request form for an rpc, with buttons to run it locally or call it served.
 
 The form comes from the rpc's input message (:mod:`krtlab.notebook.forms`). **Run locally** is
-``v.run``; **Call served** calls a given target (a :class:`~krtlab.runtime.serve.Service` or the
+``v.run``; **Call served** calls a given target (a :class:`~krtlab.runtime.serve.Service`, a
+:class:`~krtlab.deploy.Deployment` — the button then reads **Call deployed** — or the
 ``host:port`` of any KRE entrypoint) or else a ``v.serve(port=0)`` the panel starts on first use
 and keeps until **Stop** or :meth:`Panel.close`. The response (as JSON) and the trace (the run's
 graph and table) show beside the form; failures show as one readable message naming the node or
@@ -62,7 +63,8 @@ class Panel(W.VBox):
 
     Attributes:
         version: the version it runs.
-        target: the served entrypoint it calls (a ``Service`` or ``"host:port"``), or None.
+        target: the entrypoint it calls (a ``Service``, a ``Deployment`` or ``"host:port"``),
+            or None.
         service: the ``Service`` "Call served" started for this version, while it runs (one
             per version, shared by its panels, restarted when the version changed).
         form: the :class:`~krtlab.notebook.forms.MessageForm` of the current rpc.
@@ -72,7 +74,9 @@ class Panel(W.VBox):
     def __init__(self, version: Version, rpc: str | None = None, *, target: Any = None) -> None:
         super().__init__()
         if target is not None and not isinstance(target, str) and not hasattr(target, "call"):
-            raise SpecError(f"target must be a Service or a 'host:port' address, not {target!r}")
+            raise SpecError(
+                f"target must be a Service, a Deployment or a 'host:port' address, not {target!r}"
+            )
         if isinstance(target, str) and ":" not in target:
             raise SpecError(f"target {target!r} is not a 'host:port' address")
         self.version, self.target = version, target
@@ -90,7 +94,9 @@ class Panel(W.VBox):
         self._pick.observe(lambda _: self._select(), "value")
         self._title, self._form_box = W.HTML(), W.VBox()
         self._run_btn = W.Button(description="Run locally", icon="play", button_style="primary")
-        self._call_btn = W.Button(description="Call served", icon="server")
+        deployed = _is_deployment(target)
+        self._call_btn = W.Button(description="Call deployed" if deployed else "Call served",
+                                  icon="cloud" if deployed else "server")  # fmt: skip
         self._stop_btn = W.Button(description="Stop", icon="stop", disabled=True)
         self._stop_btn.layout.display = "none" if target is not None else ""
         self._run_btn.on_click(lambda _: self._click(served=False))
@@ -226,11 +232,13 @@ class Panel(W.VBox):
 
     def _call(self, request: dict[str, Any]) -> Any:
         target = self.target if self.target is not None else self._ensure_service()
-        where = target if isinstance(target, str) else target.address
+        where = _where(target)
         t0 = time.perf_counter()
         with self._busy(f"calling {self.rpc} at {where}…"):
             if isinstance(target, str):
                 response = self._call_address(target, request)
+            elif _is_deployment(target):  # answers a dict: make it the version's own message
+                response = self._as_response(target.call(self.rpc, request), where)
             else:
                 response = target.call(self.rpc, request)
         ms = (time.perf_counter() - t0) * 1000
@@ -242,19 +250,19 @@ class Panel(W.VBox):
         return response
 
     def _call_address(self, address: str, request: dict[str, Any]) -> Any:
-        from google.protobuf import json_format
-
         from krtlab.runtime.client import call
 
-        data = call(address, self.rpc, request)
+        return self._as_response(call(address, self.rpc, request), address)
+
+    def _as_response(self, data: dict[str, Any], where: str) -> Any:
+        from google.protobuf import json_format
+
         out_type = self._rpcs()[self.rpc].output_type
         cls = self.version._protos.registry.message_class(out_type)
         try:  # the version's own class, so both paths return the same kind of message
             return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
         except json_format.ParseError as exc:
-            raise SpecError(
-                f"{address} answered something that is not a {out_type}: {exc}"
-            ) from None
+            raise SpecError(f"{where} answered something that is not a {out_type}: {exc}") from None
 
     @property
     def service(self) -> Any:
@@ -372,8 +380,7 @@ class Panel(W.VBox):
         lines += [note] if note else []
         lines.append(f"  last: {self._summary}")
         if self.target is not None:
-            where = self.target if isinstance(self.target, str) else repr(self.target)
-            lines.append(f"  served: calls {where}")
+            lines.append(f"  served: calls {_where(self.target)}")
         else:
             svc = self.service
             lines.append(f"  served: {'at ' + svc.address if svc else 'not started'}")
@@ -407,6 +414,19 @@ def describe_error(exc: BaseException | None) -> tuple[str, str]:
         first, _, rest = text.partition("\n")
         return f"{type(exc).__name__}: {first}", rest
     return f"unexpected {type(exc).__name__}: {exc}", "panel.last_error holds the exception"
+
+
+def _is_deployment(target: Any) -> bool:
+    """A krtlab.deploy.Deployment (duck-typed: importing krtlab.deploy here is not needed)."""
+    return hasattr(target, "server") and hasattr(target, "compare") and hasattr(target, "call")
+
+
+def _where(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    if _is_deployment(target):
+        return f"deployed {target.name}"
+    return str(getattr(target, "address", target))
 
 
 def _stamp(version: Version) -> str:

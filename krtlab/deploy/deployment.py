@@ -1,0 +1,417 @@
+"""Deploying a version to a KAI Server from a notebook: ``deploy(v)`` and the :class:`Deployment`.
+
+``deploy`` walks KRE's lifecycle the way a person would in the UI: validate and build the
+``.krt`` (a version with errors never leaves the notebook), upload it, wait until KRE has
+checked it (CREATED), set config values, start it and wait until its nodes run (STARTED),
+and optionally publish it. Every KRE refusal surfaces with KRE's own message.
+
+Config values sent are only the explicit ``config=`` ones and those given in the notebook with
+``v.config(KEY="value")``: values from ``.env`` files or the environment often hold local
+secrets and are never uploaded without being asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from krtlab.errors import DeployError
+
+from .kai import KaiServer, VersionInfo
+
+if TYPE_CHECKING:
+    from krtlab.authoring.version import Version
+
+__all__ = ["Comparison", "Deployment", "deploy"]
+
+Progress = Callable[[str], None] | None
+_CELL = 'style="border-bottom:1px solid #ddd;padding:2px 10px;text-align:left;vertical-align:top"'
+_COLOURS = {"PUBLISHED": "#1a7f37", "STARTED": "#1a7f37", "ERROR": "#b00", "STOPPED": "#666"}
+
+
+def _as_version(version_or_path: Any) -> Version:
+    from krtlab.authoring.version import Version
+
+    if isinstance(version_or_path, Version):
+        return version_or_path
+    import krtlab
+
+    return krtlab.load(version_or_path)
+
+
+def _as_server(server: KaiServer | str | None) -> KaiServer:
+    return server if isinstance(server, KaiServer) else KaiServer(server)
+
+
+def _local_values(version: Version) -> dict[str, str]:
+    """Values given with ``v.config(K=...)`` (a FILE key's value read from the file it names,
+    as in local runs); never values from ``.env`` files or the environment."""
+    from krtlab.runtime.config import resolve_config
+
+    resolved = resolve_config(version)
+    return {k: v for k, v in resolved.items() if resolved.sources.get(k) == "v.config"}
+
+
+def build_bytes(version: Version) -> bytes:
+    """The version's ``.krt`` bytes (ValidationError if it has errors: nothing is uploaded)."""
+    with tempfile.TemporaryDirectory(prefix="krtlab-deploy-") as tmp:
+        return version.build(Path(tmp) / f"{version.name}.krt").read_bytes()
+
+
+def deploy(
+    version_or_path: Any,
+    server: KaiServer | str | None = None,
+    *,
+    config: Mapping[str, str] | None = None,
+    start: bool = True,
+    publish: bool = False,
+    comment: str = "",
+    timeout: float = 600.0,
+    cluster: Any = None,
+    progress: Progress = None,
+) -> Deployment:
+    """Upload a version to a KAI Server and bring it up.
+
+    Args:
+        version_or_path: a :class:`~krtlab.Version`, or a project folder, ``krt.yml``, ``.krt``
+            or script path (loaded with :func:`krtlab.load`).
+        server: a :class:`KaiServer` or its URL (token from ``$KAI_API_TOKEN``); default
+            ``$KAI_SERVER_URL``.
+        config: config values to set, over the ones given with ``v.config(KEY=...)``.
+        start: start the version and wait until it is STARTED.
+        publish: also publish it (the runtime's entrypoint then serves it).
+        comment: the comment KRE records for start and publish.
+        timeout: seconds to wait for each status (CREATED, STARTED, PUBLISHED).
+        cluster: a :class:`krtlab.deploy.kube.Cluster` (or kubeconfig path) where
+            :meth:`Deployment.call` finds a started, unpublished version's Service.
+        progress: called with one line per step (the notebook panel shows them).
+
+    Raises:
+        ValidationError: the version has errors; nothing was uploaded.
+        DeployError: KRE refused a step (its message, code and details) or the version landed
+            in ERROR (KRE's ``errors`` listed). AuthError for token or permission problems.
+        DeployTimeout: a status was not reached within ``timeout``.
+    """
+    if publish and not start:
+        raise ValueError("publish=True needs start=True: KRE publishes only STARTED versions")
+    say = progress or (lambda _line: None)
+    version = _as_version(version_or_path)
+    kai = _as_server(server)
+    data = build_bytes(version)
+    say(f"built {version.name}.krt ({len(data):,} bytes), no validation errors")
+    say(f"uploading {version.name} to {kai.url}")
+    info = kai.create_version(data)
+    say(f"{info.name} is {info.status}; waiting for KRE to check it")
+    info = kai.wait(info.name, "CREATED", timeout=timeout)
+    say(f"{info.name} is CREATED")
+    dep = Deployment(info.name, kai, version=version, info=info, cluster=cluster, progress=say)
+    values = {**_local_values(version), **(config or {})}
+    if values:
+        dep.update_config(values)
+    if start:
+        dep.start(comment, timeout=timeout)
+    if publish:
+        dep.publish(comment, timeout=timeout)
+    return dep
+
+
+class Deployment:
+    """A version on a KAI Server: its status, lifecycle actions and calls to it.
+
+    ``Deployment(name, server)`` attaches to a version already on the server; :func:`deploy`
+    returns one with the local :class:`~krtlab.Version` too (for :meth:`compare`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        server: KaiServer | str | None = None,
+        *,
+        version: Version | None = None,
+        info: VersionInfo | None = None,
+        cluster: Any = None,
+        progress: Progress = None,
+    ) -> None:
+        self.name = name
+        self.server = _as_server(server)
+        self.version = version
+        self.cluster = cluster
+        self._info = info
+        self._say = progress or (lambda _line: None)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def refresh(self) -> VersionInfo:
+        """Ask the server for the version's current state."""
+        self._info = self.server.version(self.name)
+        return self._info
+
+    @property
+    def info(self) -> VersionInfo:
+        """The last state seen (fetched if never seen); :meth:`refresh` asks again."""
+        return self._info if self._info is not None else self.refresh()
+
+    @property
+    def status(self) -> str:
+        """The current status, asked from the server (CREATED, STARTED, PUBLISHED, ...)."""
+        return self.refresh().status
+
+    def wait(self, status: str | Iterable[str], *, timeout: float = 600.0) -> VersionInfo:
+        """Wait until the version reaches ``status`` (see :meth:`KaiServer.wait`)."""
+        self._info = self.server.wait(self.name, status, timeout=timeout)
+        return self._info
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def update_config(self, values: Mapping[str, str] | None = None, /, **more: str) -> VersionInfo:
+        """Set config values; KRE refuses keys the version does not declare."""
+        values = {**(values or {}), **more}
+        self._say(f"setting config {', '.join(sorted(values))}")
+        self._info = self.server.update_config(self.name, values)
+        return self._info
+
+    def start(self, comment: str = "", *, wait: bool = True, timeout: float = 600.0) -> VersionInfo:
+        """Start the version and (by default) wait until it is STARTED."""
+        info = self.info
+        self._say(f"starting {self.name}")
+        try:
+            self._info = self.server.start(self.name, comment)
+        except DeployError as exc:
+            missing = [k for k, v in info.config.items() if not v]
+            if not missing or "config" not in exc.message:
+                raise
+            raise DeployError(
+                exc.message,
+                code=exc.code,
+                details=f"no value for {', '.join(missing)}: pass config={{...}} to deploy() "
+                "or call update_config()",
+                status=exc.status,
+                operation=exc.operation,
+            ) from None
+        info = self._settle("STARTED", wait, timeout)
+        failed = [n for n, status in info.nodes.items() if status == "ERROR"]
+        if failed:  # KRE still says STARTED when its nodes fail: a call would only time out
+            raise DeployError(
+                f"{self.name} is STARTED but its node(s) {', '.join(failed)} are in ERROR",
+                details="KRE marks a version STARTED even when its nodes do not come up; "
+                "their logs say why (KAI Server UI, or the stand-in's output)",
+                operation=f"startVersion {self.name}",
+            )
+        return info
+
+    def stop(self, comment: str = "", *, wait: bool = True, timeout: float = 600.0) -> VersionInfo:
+        """Stop the version (KRE stops only STARTED ones: unpublish first)."""
+        self._say(f"stopping {self.name}")
+        self._info = self.server.stop(self.name, comment)
+        return self._settle("STOPPED", wait, timeout)
+
+    def publish(
+        self, comment: str = "", *, wait: bool = True, timeout: float = 600.0
+    ) -> VersionInfo:
+        """Publish the version: the runtime's entrypoint serves it from then on."""
+        self._say(f"publishing {self.name}")
+        self._info = self.server.publish(self.name, comment)
+        return self._settle("PUBLISHED", wait, timeout)
+
+    def unpublish(
+        self, comment: str = "", *, wait: bool = True, timeout: float = 600.0
+    ) -> VersionInfo:
+        """Unpublish the version (it stays STARTED)."""
+        self._say(f"unpublishing {self.name}")
+        self._info = self.server.unpublish(self.name, comment)
+        return self._settle("STARTED", wait, timeout)
+
+    def _settle(self, status: str, wait: bool, timeout: float) -> VersionInfo:
+        info = self.info
+        if wait and info.status != status:
+            info = self.wait(status, timeout=timeout)
+        self._say(f"{self.name} is {info.status}")
+        return info
+
+    # -- calling it ------------------------------------------------------------------------------
+
+    def address(self) -> str:
+        """Where the version answers gRPC: the runtime's entrypoint once PUBLISHED, else its
+        own Service, found through ``cluster``."""
+        status = self.status
+        if status == "PUBLISHED":
+            return self.server.entrypoint_address()
+        if status != "STARTED":
+            raise DeployError(
+                f"{self.name} is {status}; only a STARTED or PUBLISHED version answers calls",
+                operation=f"calling {self.name}",
+            )
+        if self.cluster is not None:
+            cluster = self.cluster
+            if isinstance(cluster, str | os.PathLike):
+                from krtlab.deploy.kube import Cluster
+
+                cluster = self.cluster = Cluster(cluster)
+            return cluster.entrypoint_address(self.name)
+        raise DeployError(
+            f"{self.name} is STARTED but not published, so the runtime's entrypoint does not "
+            f"serve it; it is reached through its own Service {self.name!r} in namespace kre",
+            details=(
+                "publish it, or pass cluster=Cluster(kubeconfig), or forward a port and pass "
+                f"address=:\n  kubectl port-forward -n kre svc/{self.name} 9000:9000\n"
+                f"  d.call(rpc, ..., address='127.0.0.1:9000')"
+            ),
+            operation=f"calling {self.name}",
+        )
+
+    def call(
+        self,
+        rpc: str,
+        request: Any = None,
+        /,
+        *,
+        address: str | None = None,
+        timeout: float = 30,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Call ``rpc`` on the deployed version (gRPC with server reflection); returns a dict.
+
+        ``address`` overrides where: by default the runtime's entrypoint when PUBLISHED, else
+        the version's Service through ``cluster``.
+        """
+        from krtlab.runtime.client import call
+
+        return call(address or self.address(), rpc, request, timeout=timeout, **fields)
+
+    def compare(self, rpc: str, request: Any = None, /, **fields: Any) -> Comparison:
+        """Run ``rpc`` locally in this process (with the deployed config values) and on the
+        server; compare both answers."""
+        from krtlab.runtime.client import message_to_dict
+
+        if self.version is None:
+            raise DeployError(
+                f"no local version to compare {self.name} with: use deploy(v, ...) or "
+                "Deployment(name, server, version=v)",
+                operation="compare",
+            )
+        deployed = self.call(rpc, request, **fields)
+        # the local run gets the deployed config values: a parity check compares code, not
+        # two configurations (FILE values stay local: KRE holds their content, not a path)
+        version, variables = self.version, set(self.version._variables)
+        saved = dict(version._values)
+        version._values.update({k: v for k, v in self.info.config.items() if k in variables and v})
+        try:
+            local = message_to_dict(version.run(rpc, request, **fields).response)
+        finally:
+            version._values.clear()
+            version._values.update(saved)
+        return Comparison(rpc, local, deployed)
+
+    # -- display ---------------------------------------------------------------------------------
+
+    def _card(self) -> tuple[str, list[tuple[str, str]]]:
+        """(status, rows) of the status card; a display never raises, it shows the problem."""
+        try:
+            info, problem = self.refresh(), ""
+        except DeployError as exc:  # still show what was seen last, and why it is stale
+            info, problem = self._info, str(exc)
+        rows = [("server", self.server.url)]
+        if info is None:
+            return "UNKNOWN", [*rows, ("error", problem)]
+        rid = self.server.runtime_id  # known by now: refresh() asked
+        rows += [("runtime", rid)] if rid else []
+        if info.status == "PUBLISHED":
+            try:
+                rows.append(("entrypoint", self.server.entrypoint_address()))
+            except DeployError as exc:
+                rows.append(("entrypoint", f"unknown: {exc}"))
+        rpcs = {w.name: w.spec.entrypoint for w in self.version.workflows.values()} if (
+            self.version) else {}  # fmt: skip
+        for w in info.workflows:
+            nodes = ", ".join(f"{n.name} {n.status}" for n in w.nodes)
+            label = f"{w.name} ({rpcs[w.name]})" if w.name in rpcs else w.name
+            rows.append((f"workflow {label}", nodes or "-"))
+        if info.config:
+            done = "complete" if info.config_completed else "INCOMPLETE"
+            rows.append(("config", f"{', '.join(sorted(info.config))} ({done})"))
+        rows += [("error", e) for e in info.errors]
+        rows += [("stale", problem)] if problem else []
+        return info.status, rows
+
+    def __repr__(self) -> str:
+        status, rows = self._card()
+        width = max(len(k) for k, _ in rows)
+        lines = [f"<Deployment {self.name} {status}"]
+        lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        status, rows = self._card()
+        colour = _COLOURS.get(status, "#b58900")
+        head = (
+            f'<b>{escape(self.name)}</b> <span style="color:{colour};font-weight:bold">'
+            f"{escape(status)}</span>"
+        )
+        body = "".join(
+            f"<tr><th {_CELL}>{escape(k)}</th><td {_CELL}>{escape(v)}</td></tr>" for k, v in rows
+        )
+        return f'<div><p>{head}</p><table style="border-collapse:collapse">{body}</table></div>'
+
+
+class Comparison:
+    """A local run and the deployed version's answer to the same request.
+
+    Attributes:
+        rpc: the rpc called. local, deployed: both responses as dicts. same: they are equal.
+        differences: ``(field path, local value, deployed value)`` for each field that differs.
+    """
+
+    def __init__(self, rpc: str, local: dict[str, Any], deployed: dict[str, Any]) -> None:
+        self.rpc, self.local, self.deployed = rpc, local, deployed
+        self.differences: list[tuple[str, Any, Any]] = list(_diff(local, deployed, ""))
+        self.same = not self.differences
+
+    def __bool__(self) -> bool:
+        return self.same
+
+    def __repr__(self) -> str:
+        if self.same:
+            return f"<Comparison {self.rpc}: same answer locally and deployed {self.local}>"
+        lines = [f"<Comparison {self.rpc}: {len(self.differences)} difference(s)"]
+        lines += [
+            f"  {p or '(root)'}: local {a!r} != deployed {b!r}" for p, a, b in self.differences
+        ]
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        import json
+
+        paths = {p for p, _, _ in self.differences}
+        keys = sorted({*self.local, *self.deployed})
+        rows = []
+        for key in keys:
+            cells = [json.dumps(d.get(key, "—"), default=str) for d in (self.local, self.deployed)]
+            hit = any(p == key or p.startswith(f"{key}.") or p.startswith(f"{key}[") for p in paths)
+            style = ' style="color:#b00"' if hit else ""
+            tds = "".join(f"<td {_CELL}><code>{escape(c)}</code></td>" for c in cells)
+            rows.append(f"<tr{style}><th {_CELL}>{escape(key)}</th>{tds}</tr>")
+        verdict = "same answer" if self.same else f"{len(self.differences)} difference(s)"
+        head = f"<tr><th {_CELL}>field</th><th {_CELL}>local</th><th {_CELL}>deployed</th></tr>"
+        return (
+            f"<p><b>{escape(self.rpc)}</b>: {verdict}</p>"
+            f'<table style="border-collapse:collapse">{head}{"".join(rows)}</table>'
+        )
+
+
+def _diff(a: Any, b: Any, path: str) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted({*a, *b}):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                yield sub, a.get(key), b.get(key)
+            else:
+                yield from _diff(a[key], b[key], sub)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _diff(x, y, f"{path}[{i}]")
+    elif a != b:
+        yield path, a, b

@@ -1,0 +1,143 @@
+"""Local stand-ins for a KRE installation: the KAI Server admin API (:class:`LocalKai`) and the
+Kubernetes API (:mod:`krtlab.deploy.standin.kube_api`).
+
+:class:`LocalKai` runs on this machine, without a cluster, and enforces KRE 7's documented
+behaviour: version statuses and transitions, error messages and payloads, token sign-in, RBAC.
+Started versions really run (:func:`krtlab.runtime.serve.serve` on their own loopback IP), the
+objects KRE's k8s-manager would create appear in the Kubernetes stand-in, and
+:attr:`LocalKai.entrypoint_address` forwards gRPC calls to the published version::
+
+    with LocalKai() as kai:
+        ...  # KaiServer(kai.url, api_token=kai.api_token)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from krtlab.deploy.standin.auth import Auth
+from krtlab.deploy.standin.kai_api import KaiHttpServer
+from krtlab.deploy.standin.lifecycle import Runtime
+from krtlab.deploy.standin.objects import VersionObjects
+from krtlab.deploy.standin.proxy import EntrypointProxy
+from krtlab.deploy.standin.resolvers import build_schema
+
+__all__ = ["LocalKai"]
+
+
+class LocalKai:
+    """A KAI Server (KRE 7 admin API) stand-in with one runtime.
+
+    Args:
+        runtime_id: the runtime's id (requests may also omit ``runtimeId``, as with kre<=3).
+        namespace: the Kubernetes namespace the version objects go to.
+        service_form: ``"spec"`` or ``"kre3"``, the entrypoint Service naming.
+        kube: run the Kubernetes API stand-in and create the objects there.
+        data_dir: where uploaded .krt files are kept (default: a temporary folder removed by
+            :meth:`stop`).
+        version_status_timeout: seconds :meth:`stop` waits for background work.
+
+    Attributes:
+        url: ``http://127.0.0.1:<port>`` (``/graphql``, ``/api/v1/auth/token/signin``).
+        api_token: the API token of a MANAGER user created at start.
+        entrypoint_address: ``127.0.0.1:<port>``, the runtime's public gRPC entrypoint.
+        kube: the :class:`~krtlab.deploy.standin.kube_api.KubeApiServer`, or None.
+        kubeconfig: a kubeconfig for ``kube`` (namespace set), or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        runtime_id: str = "local",
+        namespace: str = "kre",
+        service_form: str = "spec",
+        kube: bool = True,
+        data_dir: str | os.PathLike[str] | None = None,
+        version_status_timeout: float = 120.0,
+    ) -> None:
+        self.runtime_id, self.namespace, self.service_form = runtime_id, namespace, service_form
+        self._want_kube, self._data_dir = kube, data_dir
+        self.version_status_timeout = version_status_timeout
+        self.url = ""
+        self.api_token = ""
+        self.entrypoint_address = ""
+        self.kube: Any = None
+        self.kubeconfig: Path | None = None
+        self.runtime: Runtime | None = None
+        self._auth = Auth()
+        self._http: KaiHttpServer | None = None
+        self._proxy: EntrypointProxy | None = None
+        self._tmp: Path | None = None
+
+    def start(self) -> LocalKai:
+        """Start the Kubernetes stand-in, the runtime's entrypoint and the admin API."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self._data_dir is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="krtlab-kai-"))
+            data = self._tmp
+        else:
+            data = Path(self._data_dir)
+            data.mkdir(parents=True, exist_ok=True)
+        objects = None
+        if self._want_kube:
+            from krtlab.deploy.standin.kube_api import KubeApiServer
+
+            self.kube = KubeApiServer().start()
+            self.kubeconfig = self.kube.write_kubeconfig(
+                data / "kubeconfig", namespace=self.namespace
+            )
+            objects = VersionObjects(
+                self.kube.store, namespace=self.namespace, form=self.service_form
+            )
+        self.runtime = Runtime(
+            self.runtime_id, data, objects=objects, status_timeout=self.version_status_timeout
+        )
+        self._proxy = EntrypointProxy(self.runtime.published_address, self.runtime_id).start()
+        self.entrypoint_address = self._proxy.address
+        self._http = KaiHttpServer(None, self._auth)
+        self.url = self._http.url
+        self._http.schema = build_schema(
+            self.runtime, self._auth, self.entrypoint_address, self.url
+        )
+        self._http.start()
+        self.api_token = self.add_user("admin@krtlab.local", "MANAGER")
+
+    def add_user(self, email: str, access_level: str = "MANAGER") -> str:
+        """Create a user (``VIEWER``, ``MANAGER`` or ``ADMIN``) and return a new API token."""
+        return self._auth.new_token(self._auth.add_user(email, access_level))
+
+    def stop(self) -> None:
+        """Stop the admin API, every running version, the entrypoint and the Kubernetes API."""
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+        if self.runtime is not None:
+            self.runtime.close()
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
+        if self.kube is not None:
+            self.kube.stop()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> LocalKai:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<LocalKai {self.url or 'not started'} runtime={self.runtime_id!r}>"
