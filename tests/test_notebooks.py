@@ -171,6 +171,16 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     assert "runtime 'local'" in text_of(cells["server"])
     assert text_of(cells["author"]) == "greeter-v1: valid, no findings\n"
 
+    # the steps show in the cell while they happen (one output, updated in place)
+    [steps] = [o for o in cells["deploy"].outputs if o.get("output_type") == "display_data"]
+    lines = steps["data"]["text/plain"].splitlines()
+    assert lines[0] == "deploying greeter-v1:"
+    assert [s.strip() for s in lines[4:10]] == [
+        "greeter-v1 is CREATED", "setting config GREETING", "starting greeter-v1",
+        "greeter-v1 is STARTED", "publishing greeter-v1", "greeter-v1 is PUBLISHED",
+    ]  # fmt: skip
+    assert lines[-1].strip().startswith("done (") and "<ol" in steps["data"]["text/html"]
+
     # the deployment shows itself as a status card: published, its node running
     [card] = [o for o in cells["deploy"].outputs if o.get("output_type") == "execute_result"]
     assert card["data"]["text/plain"].startswith("<Deployment greeter-v1 PUBLISHED")
@@ -184,7 +194,8 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     assert query[1].startswith("<Comparison PyGreet: same answer locally and deployed")
 
     # a second version, started beside the first: reached through its own Service
-    assert text_of(cells["v2"]).splitlines() == [
+    printed = "".join(o["text"] for o in cells["v2"].outputs if o["output_type"] == "stream")
+    assert printed.splitlines() == [
         "STARTED | {'greeting': 'Welcome Ada!'}",
         "published: {'greeting': 'Hello Ada!'}",
     ]

@@ -382,10 +382,15 @@ class Version:
         """Upload this version to a KAI Server (KRE), set its config, start it (and, with
         ``publish=True``, publish it); returns a :class:`krtlab.deploy.Deployment` to query,
         compare with a local run, publish, stop. ``server`` is a ``KaiServer``, a URL, or None
-        for ``$KAI_SERVER_URL``; see :func:`krtlab.deploy.deploy` for the options."""
+        for ``$KAI_SERVER_URL``; see :func:`krtlab.deploy.deploy` for the options. In Jupyter
+        the steps show in the cell as they happen."""
         from krtlab.deploy.deployment import deploy
+        from krtlab.notebook.progress import in_cell
 
-        return deploy(self, server, **options)
+        if "progress" in options:
+            return deploy(self, server, **options)
+        return in_cell(f"deploying {self.name}", lambda say: deploy(self, server, progress=say,
+                       **options), lambda d: "done")  # fmt: skip
 
     def panel(self, rpc: str | None = None, *, target: Any = None) -> Any:
         """A request form for ``rpc`` (the first one by default) with buttons to run it locally

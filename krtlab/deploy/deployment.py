@@ -116,7 +116,12 @@ def deploy(
         dep.start(comment, timeout=timeout)
     if publish:
         dep.publish(comment, timeout=timeout)
+    dep._say = _quiet  # the progress shown was deploy()'s: later actions report elsewhere
     return dep
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 class Deployment:
