@@ -49,6 +49,7 @@ _EXTRA_COMMANDS = (
     "krtlab.notebook.cli_notebook",
     "krtlab.deploy.cli_k8s",
     "krtlab.deploy.cli_deploy",
+    "krtlab.deploy.cli_standin",
 )
 
 

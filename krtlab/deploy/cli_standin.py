@@ -1,0 +1,60 @@
+"""``krtlab standin``: run the KAI Server stand-in (:class:`~krtlab.deploy.standin.LocalKai`)
+until Ctrl-C, so ``krtlab deploy``/``versions``/``version`` and ``kubectl``-less notebooks have a
+server to talk to on a laptop or Binder.
+
+It prints the ``export`` lines that point the other commands at it (``KAI_SERVER_URL``,
+``KAI_API_TOKEN``, ``KUBECONFIG``); stopping it stops every version it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``standin`` to the ``krtlab`` command."""
+    p = sub.add_parser(
+        "standin", help="run a local KAI Server stand-in (admin API + Kubernetes API) until Ctrl-C"
+    )
+    p.add_argument(
+        "--form",
+        choices=("spec", "kre3"),
+        default="spec",
+        help="entrypoint Service naming: the KRT V1 spec's (default) or KRE 3.0's",
+    )
+    p.add_argument("--runtime-id", default="local", metavar="ID", help="the runtime's id")
+    p.add_argument("--data-dir", metavar="DIR", help="keep uploaded .krt files here")
+    return {"standin": _standin}
+
+
+def _standin(args: argparse.Namespace) -> int:
+    from krtlab.deploy.standin import LocalKai
+
+    done = threading.Event()
+    # SIGTERM ends it like Ctrl-C: the versions' processes are stopped either way
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    kai = LocalKai(runtime_id=args.runtime_id, service_form=args.form, data_dir=args.data_dir)
+    with kai:
+        out = sys.stdout
+        out.write(
+            f"KAI Server stand-in (admin API) at {kai.url}\n"
+            f"runtime {kai.runtime_id!r}: published entrypoint at {kai.entrypoint_address}\n"
+            f"export KAI_SERVER_URL={kai.url}\n"
+            f"export KAI_API_TOKEN={kai.api_token}\n"
+            f"export KUBECONFIG={kai.kubeconfig}\n"
+            "Ctrl-C stops it and every version it started.\n"
+        )
+        out.flush()
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    sys.stdout.write("stopped\n")
+    return 0

@@ -1,0 +1,70 @@
+"""A local run and a deployed version's answer to the same request, side by side."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+__all__ = ["Comparison"]
+
+_CELL = 'style="border-bottom:1px solid #ddd;padding:2px 10px;text-align:left;vertical-align:top"'
+
+
+class Comparison:
+    """A local run and the deployed version's answer to the same request.
+
+    Attributes:
+        rpc: the rpc called. local, deployed: both responses as dicts. same: they are equal.
+        differences: ``(field path, local value, deployed value)`` for each field that differs.
+    """
+
+    def __init__(self, rpc: str, local: dict[str, Any], deployed: dict[str, Any]) -> None:
+        self.rpc, self.local, self.deployed = rpc, local, deployed
+        self.differences: list[tuple[str, Any, Any]] = list(_diff(local, deployed, ""))
+        self.same = not self.differences
+
+    def __bool__(self) -> bool:
+        return self.same
+
+    def __repr__(self) -> str:
+        if self.same:
+            return f"<Comparison {self.rpc}: same answer locally and deployed {self.local}>"
+        lines = [f"<Comparison {self.rpc}: {len(self.differences)} difference(s)"]
+        lines += [
+            f"  {p or '(root)'}: local {a!r} != deployed {b!r}" for p, a, b in self.differences
+        ]
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        import json
+
+        paths = {p for p, _, _ in self.differences}
+        keys = sorted({*self.local, *self.deployed})
+        rows = []
+        for key in keys:
+            cells = [json.dumps(d.get(key, "—"), default=str) for d in (self.local, self.deployed)]
+            hit = any(p == key or p.startswith(f"{key}.") or p.startswith(f"{key}[") for p in paths)
+            style = ' style="color:#b00"' if hit else ""
+            tds = "".join(f"<td {_CELL}><code>{escape(c)}</code></td>" for c in cells)
+            rows.append(f"<tr{style}><th {_CELL}>{escape(key)}</th>{tds}</tr>")
+        verdict = "same answer" if self.same else f"{len(self.differences)} difference(s)"
+        head = f"<tr><th {_CELL}>field</th><th {_CELL}>local</th><th {_CELL}>deployed</th></tr>"
+        return (
+            f"<p><b>{escape(self.rpc)}</b>: {verdict}</p>"
+            f'<table style="border-collapse:collapse">{head}{"".join(rows)}</table>'
+        )
+
+
+def _diff(a: Any, b: Any, path: str) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted({*a, *b}):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                yield sub, a.get(key), b.get(key)
+            else:
+                yield from _diff(a[key], b[key], sub)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _diff(x, y, f"{path}[{i}]")
+    elif a != b:
+        yield path, a, b
