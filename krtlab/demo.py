@@ -93,7 +93,7 @@ def _deploy_demo(v: object) -> None:
     with LocalKai() as kai:
         server = KaiServer(kai.url, api_token=kai.api_token)
         d = v.deploy(server, config={"OUTPUT_PRICE_CURRENCY": "EUR"}, publish=True,  # type: ignore[attr-defined]
-                     progress=lambda line: print(f"  {line}"))  # fmt: skip
+                     cluster=kai.kubeconfig, progress=lambda line: print(f"  {line}"))  # fmt: skip
         print(repr(d))
         print(f"MakePrediction {request}\n  -> {d.call('MakePrediction', request)}")
         print(d.compare("MakePrediction", request))

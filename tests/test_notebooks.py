@@ -175,9 +175,10 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     [steps] = [o for o in cells["deploy"].outputs if o.get("output_type") == "display_data"]
     lines = steps["data"]["text/plain"].splitlines()
     assert lines[0] == "deploying greeter-v1:"
-    assert [s.strip() for s in lines[4:10]] == [
+    assert [s.strip() for s in lines[4:12]] == [
         "greeter-v1 is CREATED", "setting config GREETING", "starting greeter-v1",
-        "greeter-v1 is STARTED", "publishing greeter-v1", "greeter-v1 is PUBLISHED",
+        "greeter-v1 is STARTED", "waiting for the pods of greeter-v1 to run",
+        "greeter-v1's pods are running", "publishing greeter-v1", "greeter-v1 is PUBLISHED",
     ]  # fmt: skip
     assert lines[-1].strip().startswith("done (") and "<ol" in steps["data"]["text/html"]
 
@@ -185,7 +186,7 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     [card] = [o for o in cells["deploy"].outputs if o.get("output_type") == "execute_result"]
     assert card["data"]["text/plain"].startswith("<Deployment greeter-v1 PUBLISHED")
     assert "py-greeting (PyGreet)" in card["data"]["text/plain"]
-    assert "py-greeter STARTED" in card["data"]["text/plain"]
+    assert "py-greeter Running" in card["data"]["text/plain"]  # its pod, read from the cluster
     assert "PUBLISHED" in card["data"]["text/html"]
 
     # queried over gRPC, and the same answer as a local run

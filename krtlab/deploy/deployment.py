@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from krtlab.errors import DeployError
 
-from .compare import _CELL, Comparison
+from .card import card_html, card_text
+from .compare import Comparison
+from .health import wait_healthy
 from .kai import KaiServer, VersionInfo
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Comparison", "Deployment", "deploy"]  # Comparison lives in .compare
 
 Progress = Callable[[str], None] | None
-_COLOURS = {"PUBLISHED": "#1a7f37", "STARTED": "#1a7f37", "ERROR": "#b00", "STOPPED": "#666"}
 
 
 def _as_version(version_or_path: Any) -> Version:
@@ -87,14 +87,17 @@ def deploy(
         comment: the comment KRE records for start and publish.
         timeout: seconds to wait for each status (CREATED, STARTED, PUBLISHED).
         cluster: a :class:`krtlab.deploy.kube.Cluster` (or kubeconfig path) where
-            :meth:`Deployment.call` finds a started, unpublished version's Service.
+            :meth:`Deployment.call` finds a started, unpublished version's Service, and
+            where starting waits for the version's pods to run (KRE 7's admin API does not
+            report node health: without a cluster a crashing node goes unnoticed).
         progress: called with one line per step (the notebook panel shows them).
 
     Raises:
         ValidationError: the version has errors; nothing was uploaded.
         DeployError: KRE refused a step (its message, code and details) or the version landed
             in ERROR (KRE's ``errors`` listed). AuthError for token or permission problems.
-        DeployTimeout: a status was not reached within ``timeout``.
+        DeployTimeout: a status (or, with ``cluster``, running pods) was not reached within
+            ``timeout``.
     """
     if publish and not start:
         raise ValueError("publish=True needs start=True: KRE publishes only STARTED versions")
@@ -140,11 +143,13 @@ class Deployment:
         info: VersionInfo | None = None,
         cluster: Any = None,
         progress: Progress = None,
+        root_certificates: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         self.server = _as_server(server)
         self.version = version
         self.cluster = cluster
+        self.root_certificates = root_certificates  # a private CA's PEM for the entrypoint's TLS
         self._info = info
         self._say = progress or (lambda _line: None)
 
@@ -199,13 +204,20 @@ class Deployment:
             ) from None
         info = self._settle("STARTED", wait, timeout)
         failed = [n for n, status in info.nodes.items() if status == "ERROR"]
-        if failed:  # KRE still says STARTED when its nodes fail: a call would only time out
+        if failed:  # a server that reports node statuses (KRE 7's queries give "")
             raise DeployError(
                 f"{self.name} is STARTED but its node(s) {', '.join(failed)} are in ERROR",
                 details="KRE marks a version STARTED even when its nodes do not come up; "
                 "their logs say why (KAI Server UI, or the stand-in's output)",
                 operation=f"startVersion {self.name}",
             )
+        cluster = self._cluster()
+        if wait and cluster is not None:  # without one, node health is unknown: say nothing
+            nodes = {n.name for w in info.workflows for n in w.nodes}
+            self._say(f"waiting for the pods of {self.name} to run")
+            wait_healthy(lambda: cluster.node_health(self.name), self.name, nodes,
+                         namespace=cluster.namespace, timeout=timeout)  # fmt: skip
+            self._say(f"{self.name}'s pods are running")
         return info
 
     def stop(self, comment: str = "", *, wait: bool = True, timeout: float = 600.0) -> VersionInfo:
@@ -239,24 +251,35 @@ class Deployment:
 
     # -- calling it ------------------------------------------------------------------------------
 
+    def _cluster(self) -> Any:
+        """``cluster`` as a :class:`~krtlab.deploy.kube.Cluster` (a path is a kubeconfig)."""
+        if isinstance(self.cluster, str | os.PathLike):
+            from krtlab.deploy.kube import Cluster
+
+            self.cluster = Cluster(self.cluster)
+        return self.cluster
+
     def address(self) -> str:
-        """Where the version answers gRPC: the runtime's entrypoint once PUBLISHED, else its
-        own Service, found through ``cluster``."""
+        """Where the version answers gRPC (``host:port``): the runtime's entrypoint once
+        PUBLISHED (KRE 7's bare ``entrypoint.<baseDomain>`` becomes ``...:443``, called over
+        TLS), else its own Service's cluster IP, found through ``cluster``."""
+        return self._where()[0]
+
+    def _where(self) -> tuple[str, bool]:
+        """(address, whether it is a Service's cluster IP)."""
+        from krtlab.runtime.client import resolve_address
+
         status = self.status
         if status == "PUBLISHED":
-            return self.server.entrypoint_address()
+            return resolve_address(self.server.entrypoint_address())[0], False
         if status != "STARTED":
             raise DeployError(
                 f"{self.name} is {status}; only a STARTED or PUBLISHED version answers calls",
                 operation=f"calling {self.name}",
             )
-        if self.cluster is not None:
-            cluster = self.cluster
-            if isinstance(cluster, str | os.PathLike):
-                from krtlab.deploy.kube import Cluster
-
-                cluster = self.cluster = Cluster(cluster)
-            return cluster.entrypoint_address(self.name)
+        cluster = self._cluster()
+        if cluster is not None:
+            return cluster.entrypoint_address(self.name), True
         raise DeployError(
             f"{self.name} is STARTED but not published, so the runtime's entrypoint does not "
             f"serve it; it is reached through its own Service {self.name!r} in namespace kre",
@@ -275,17 +298,52 @@ class Deployment:
         /,
         *,
         address: str | None = None,
-        timeout: float = 30,
+        timeout: float | None = None,
+        tls: bool | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """Call ``rpc`` on the deployed version (gRPC with server reflection); returns a dict.
 
         ``address`` overrides where: by default the runtime's entrypoint when PUBLISHED, else
-        the version's Service through ``cluster``.
+        the version's Service through ``cluster``. ``timeout`` is in seconds (None: 30);
+        ``tls`` None uses TLS for port 443 or a bare host (see
+        :func:`krtlab.runtime.client.resolve_address`).
         """
-        from krtlab.runtime.client import call
+        from krtlab.runtime.client import CallError, call
 
-        return call(address or self.address(), rpc, request, timeout=timeout, **fields)
+        seconds = 30.0 if timeout is None else timeout
+        target, via_cluster = (address, False) if address else self._where()
+        try:
+            return call(target, rpc, request, timeout=seconds, tls=tls,
+                        root_certificates=self.root_certificates, **fields)  # fmt: skip
+        except CallError as exc:
+            # a Service's cluster IP answers only inside the cluster (or the stand-in)
+            unreachable = exc.code == "UNAVAILABLE" or (
+                exc.code == "DEADLINE_EXCEEDED" and exc.rpc == "reflection"
+            )
+            if via_cluster and unreachable:
+                raise self._outside_cluster(target, exc) from None
+            raise
+
+    def _outside_cluster(self, target: str, exc: Exception) -> DeployError:
+        cluster = self._cluster()
+        try:
+            svc = cluster.entrypoint_service(self.name) or {}
+        except DeployError:
+            svc = {}
+        service = (svc.get("metadata") or {}).get("name") or self.name
+        namespace = getattr(cluster, "namespace", "kre")
+        return DeployError(
+            f"cannot reach {self.name} at {target}: that is the cluster IP of its Service "
+            f"{service!r}, only reachable from inside the cluster",
+            code="cluster_ip_unreachable",
+            details=(
+                f"{exc}\nforward a port and call through it:\n"
+                f"  kubectl port-forward -n {namespace} svc/{service} 9000:9000\n"
+                f'  d.call(rpc, ..., address="127.0.0.1:9000")'
+            ),
+            operation=f"calling {self.name}",
+        )
 
     def compare(self, rpc: str, request: Any = None, /, **fields: Any) -> Comparison:
         """Run ``rpc`` locally in this process (with the deployed config values) and on the
@@ -313,50 +371,8 @@ class Deployment:
 
     # -- display ---------------------------------------------------------------------------------
 
-    def _card(self) -> tuple[str, list[tuple[str, str]]]:
-        """(status, rows) of the status card; a display never raises, it shows the problem."""
-        try:
-            info, problem = self.refresh(), ""
-        except DeployError as exc:  # still show what was seen last, and why it is stale
-            info, problem = self._info, str(exc)
-        rows = [("server", self.server.url)]
-        if info is None:
-            return "UNKNOWN", [*rows, ("error", problem)]
-        rid = self.server.runtime_id  # known by now: refresh() asked
-        rows += [("runtime", rid)] if rid else []
-        if info.status == "PUBLISHED":
-            try:
-                rows.append(("entrypoint", self.server.entrypoint_address()))
-            except DeployError as exc:
-                rows.append(("entrypoint", f"unknown: {exc}"))
-        rpcs = {w.name: w.spec.entrypoint for w in self.version.workflows.values()} if (
-            self.version) else {}  # fmt: skip
-        for w in info.workflows:
-            nodes = ", ".join(f"{n.name} {n.status}" for n in w.nodes)
-            label = f"{w.name} ({rpcs[w.name]})" if w.name in rpcs else w.name
-            rows.append((f"workflow {label}", nodes or "-"))
-        if info.config:
-            done = "complete" if info.config_completed else "INCOMPLETE"
-            rows.append(("config", f"{', '.join(sorted(info.config))} ({done})"))
-        rows += [("error", e) for e in info.errors]
-        rows += [("stale", problem)] if problem else []
-        return info.status, rows
-
     def __repr__(self) -> str:
-        status, rows = self._card()
-        width = max(len(k) for k, _ in rows)
-        lines = [f"<Deployment {self.name} {status}"]
-        lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-        return "\n".join(lines) + ">"
+        return card_text(self)
 
     def _repr_html_(self) -> str:
-        status, rows = self._card()
-        colour = _COLOURS.get(status, "#b58900")
-        head = (
-            f'<b>{escape(self.name)}</b> <span style="color:{colour};font-weight:bold">'
-            f"{escape(status)}</span>"
-        )
-        body = "".join(
-            f"<tr><th {_CELL}>{escape(k)}</th><td {_CELL}>{escape(v)}</td></tr>" for k, v in rows
-        )
-        return f'<div><p>{head}</p><table style="border-collapse:collapse">{body}</table></div>'
+        return card_html(self)

@@ -180,26 +180,40 @@ def _id_source(version: str, runtime_id: str | None) -> Callable[[], str]:
     return new
 
 
-def _occurrences(
-    naming: Naming,
-    workflows: Sequence[tuple[str, str, Sequence[tuple[str, str, str, bool]]]],
-    new_id: Callable[[], str],
-) -> tuple[list[NodeOccurrence], dict[str, str]]:
-    """Lay out every workflow-node occurrence and the rpc → first subject map.
-
-    ``workflows`` holds ``(name, rpc, [(node, image, src, gpu), ...])``; ``new_id()`` draws
-    ids in the admin API's order (each node, the edge to it, then the workflow).
-    """
-    out: list[NodeOccurrence] = []
-    subjects: dict[str, str] = {}
-    for wf_name, rpc, nodes in workflows:
+def kre_ids(
+    version: str, runtime_id: str | None, workflows: Sequence[Sequence[str]]
+) -> list[tuple[str, list[str], list[str]]]:
+    """``(workflow id, node ids, edge ids)`` per workflow (given as its node names), drawn in
+    the admin API's order (each node, the edge to it, then the workflow) from the version's
+    seeded generator: the ids the GraphQL API shows are those in the objects' labels."""
+    new_id = _id_source(version, runtime_id)
+    out = []
+    for nodes in workflows:
         node_ids: list[str] = []
         edge_ids: list[str] = []
         for i in range(len(nodes)):
             node_ids.append(new_id())
             if i:
                 edge_ids.append(new_id())
-        workflow_id = new_id()
+        out.append((new_id(), node_ids, edge_ids))
+    return out
+
+
+def _occurrences(
+    naming: Naming,
+    workflows: Sequence[tuple[str, str, Sequence[tuple[str, str, str, bool]]]],
+    ids: Sequence[tuple[str, list[str], list[str]]],
+) -> tuple[list[NodeOccurrence], dict[str, str]]:
+    """Lay out every workflow-node occurrence and the rpc → first subject map.
+
+    ``workflows`` holds ``(name, rpc, [(node, image, src, gpu), ...])``; ``ids`` comes from
+    :func:`kre_ids`.
+    """
+    out: list[NodeOccurrence] = []
+    subjects: dict[str, str] = {}
+    for (wf_name, rpc, nodes), (workflow_id, node_ids, edge_ids) in zip(
+        workflows, ids, strict=True
+    ):
         subjects[rpc] = naming.first_subject(rpc)
         chain = [subjects[rpc], *(naming.edge_subject(e) for e in edge_ids), ""]
         for i, (node, image, src, gpu) in enumerate(nodes):
@@ -258,7 +272,8 @@ def version_objects(
             raise SpecError(f"workflow {wf.name!r}: node {missing[0]!r} is not defined")
         steps = [(s, nodes[s].image, nodes[s].src, nodes[s].gpu) for s in wf.sequential]
         layout.append((wf.name, wf.entrypoint, steps))
-    occs, subjects = _occurrences(naming, layout, _id_source(version, runtime_id))
+    ids = kre_ids(version, runtime_id, [[n[0] for n in steps] for _, _, steps in layout])
+    occs, subjects = _occurrences(naming, layout, ids)
 
     objects: list[dict] = config_maps(naming, _config_values(manifest, config), subjects)
     objects += [node_deployment(naming, occ) for occ in occs]

@@ -16,13 +16,15 @@ import os
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from krtlab.errors import AuthError, DeployError, DeployTimeout
+from krtlab.spec.suggest import did_you_mean
+
+from . import kai_wire as wire
 
 __all__ = ["STATUSES", "KaiServer", "NodeInfo", "VersionInfo", "WorkflowInfo"]
 
@@ -40,11 +42,21 @@ _SIGNIN = "/api/v1/auth/token/signin"
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """One node of a deployed workflow and its status (STARTING, STARTED, STOPPED, ERROR)."""
+    """One node of a deployed workflow.
+
+    ``status`` is what the ``version`` query answered: KRE 7 computes node statuses from
+    Kubernetes and sends them only through the ``watchNodeStatus`` subscription, so queries
+    give ``""`` (unknown). :meth:`krtlab.deploy.kube.Cluster.node_health` reads the pods instead.
+    """
 
     id: str
     name: str
     status: str
+
+    @property
+    def status_known(self) -> bool:
+        """Whether the server reported a status (KRE 7's queries never do)."""
+        return bool(self.status)
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,8 @@ class VersionInfo:
 
     @property
     def nodes(self) -> dict[str, str]:
-        """``"<workflow>/<node>"`` → node status, for every node of every workflow."""
+        """``"<workflow>/<node>"`` → node status as reported (``""``: unknown, see
+        :class:`NodeInfo`), for every node of every workflow."""
         return {f"{w.name}/{n.name}": n.status for w in self.workflows for n in w.nodes}
 
     def __str__(self) -> str:
@@ -112,12 +125,13 @@ class KaiServer:
 
     ``url`` (default ``$KAI_SERVER_URL``) is the admin API base URL, ``api_token`` (default
     ``$KAI_API_TOKEN``) a token created in its UI, ``runtime_id`` the runtime to use (None: the
-    only one; kre <= 3 servers have none) and ``timeout`` the seconds per HTTP request.
-    DeployError if there is no URL or token.
+    only one; kre <= 3 servers have none) and ``timeout`` the seconds per HTTP request (60:
+    updating a started version's config answers only once KRE restarted its pods, which it
+    allows ~50 s). DeployError if there is no URL or token.
     """
 
     def __init__(self, url: str | None = None, *, api_token: str | None = None,
-                 runtime_id: str | None = None, timeout: float = 30.0) -> None:  # fmt: skip
+                 runtime_id: str | None = None, timeout: float = 60.0) -> None:  # fmt: skip
         url = url or os.environ.get("KAI_SERVER_URL", "")
         token = api_token or os.environ.get("KAI_API_TOKEN", "")
         if not url:
@@ -145,7 +159,7 @@ class KaiServer:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            raise _http_error(exc, url, operation) from None
+            raise wire.http_error(exc, url, operation) from None
         except (urllib.error.URLError, OSError) as exc:
             text = f"cannot reach the KAI Server at {url}: {getattr(exc, 'reason', exc)}"
             raise DeployError(text, operation=operation) from None
@@ -174,11 +188,11 @@ class KaiServer:
             AuthError: bad token, expired session that could not be renewed, missing permission.
             DeployError: the server answered with GraphQL errors (message, code, details).
         """
-        operation = _operation_name(query)
+        operation = wire.operation_name(query)
         for attempt in (1, 2):
             if self._jwt is None:
                 self.sign_in()
-            body, content_type = _encode(query, dict(variables or {}), files)
+            body, content_type = wire.encode(query, dict(variables or {}), files)
             headers = {"Content-Type": content_type, "Authorization": f"Bearer {self._jwt}"}
             try:
                 answer = self._post("/graphql", body, headers, operation)
@@ -192,7 +206,7 @@ class KaiServer:
         if not isinstance(answer, dict):
             raise DeployError(f"{self.url}/graphql answered {answer!r}", operation=operation)
         if answer.get("errors"):
-            raise _graphql_error(answer["errors"], operation)
+            raise wire.graphql_error(answer["errors"], operation)
         return answer.get("data") or {}
 
     # -- runtimes --------------------------------------------------------------------------------
@@ -221,7 +235,14 @@ class KaiServer:
         return self._query("runtime", {}, {}, fields, runtime_arg="id")
 
     def entrypoint_address(self) -> str:
-        """Where the runtime serves its PUBLISHED version over gRPC (``host:port``)."""
+        """The runtime's ``entrypointAddress`` exactly as the server gives it: where its
+        PUBLISHED version is served over gRPC.
+
+        KRE 7 answers ``entrypoint.<baseDomain>``, a bare Ingress host (no port: gRPC over TLS
+        on 443); the stand-in answers ``127.0.0.1:<port>`` (plaintext). Pass it to
+        :func:`krtlab.runtime.client.call` or see :func:`~krtlab.runtime.client.
+        resolve_address` for the ``host:port`` and TLS choice.
+        """
         return str(self.runtime()["entrypointAddress"])
 
     # -- versions --------------------------------------------------------------------------------
@@ -243,7 +264,11 @@ class KaiServer:
 
     def version(self, name: str) -> VersionInfo:
         """One version by name (DeployError with the server's message if there is none)."""
-        return VersionInfo.from_graphql(self._query("version", {"name": "String!"}, {"name": name}))
+        try:
+            data = self._query("version", {"name": "String!"}, {"name": name})
+        except DeployError as exc:
+            raise self._explain(exc, name) from None
+        return VersionInfo.from_graphql(data)
 
     def _mutation(self, field: str, input_type: str, values: dict[str, Any]) -> VersionInfo:
         query = (
@@ -255,8 +280,45 @@ class KaiServer:
         files = None
         if "file" in values:  # an upload: the file travels as a multipart part
             files = {"input.file": values.pop("file")}
-        data = self.graphql(query, {"input": values}, files=files)
+        try:
+            data = self.graphql(query, {"input": values}, files=files)
+        except DeployError as exc:
+            name = values.get("versionName") or (
+                files and wire.krt_version_name(files["input.file"])
+            )
+            raise self._explain(exc, name or None, values) from None
         return VersionInfo.from_graphql(data[field])
+
+    def _explain(self, exc: DeployError, name: str | None, values: Mapping[str, Any] | None = None
+                 ) -> DeployError:  # fmt: skip
+        """KRE's terse ``message`` kept, with ``details`` saying what to do. Asking the server
+        for the context may fail too: then the original error is given as it was."""
+        msg = exc.message
+        if isinstance(exc, AuthError) or not name:
+            return exc
+        try:
+            if "error version not found" in msg:
+                names = [v.name for v in self.versions()]
+                hint = did_you_mean(name, names)
+                shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+                details = f"no version {name!r} on {self.url}; " + (
+                    hint or f"it has: {shown or 'none'}"
+                )
+            elif "error version duplicated" in msg:
+                status = self.version(name).status
+                details = (
+                    f"a version named {name!r} is already on the server (status {status}): "
+                    f"attach with Deployment({name!r}, server) or change the version name"
+                )
+            elif "unknown key" in msg:
+                details = wire.undeclared_keys(name, values or {}, self.version(name).config)
+            elif "the version must be" in msg:  # refused in its current status
+                details = wire.wrong_status(msg, self.version(name).status)
+            else:
+                return exc
+        except DeployError:
+            return exc
+        return wire.explained(exc, details) if details else exc
 
     def create_version(self, krt: bytes | str | os.PathLike[str]) -> VersionInfo:
         """Upload a ``.krt`` (its bytes or path). The answer is usually CREATING: KRE checks the
@@ -322,77 +384,3 @@ class KaiServer:
                 raise DeployTimeout(text, last_status=info.status, operation=f"waiting for {name}")
             time.sleep(min(interval, left))
             interval = min(interval * 1.5, 3.0)  # quick first checks, then gentler on the server
-
-
-# -- encoding and errors ---------------------------------------------------------------------
-
-
-def _operation_name(query: str) -> str:
-    words = query.replace("(", " ").replace("{", " ").split()
-    return words[1] if len(words) > 1 and words[0] in ("query", "mutation") else "graphql"
-
-
-def _encode(query: str, variables: dict[str, Any], files: Mapping[str, bytes] | None,
-            ) -> tuple[bytes, str]:  # fmt: skip
-    """The request body: JSON, or multipart (operations, map, one part per file) for uploads."""
-    if not files:
-        return json.dumps({"query": query, "variables": variables}).encode(), "application/json"
-    variables = json.loads(json.dumps(variables))  # a copy to put the nulls in
-    for path in files:  # the spec: a file's place in the variables holds null
-        *parents, leaf = path.split(".")
-        target = variables
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[leaf] = None
-    mapping = {str(i): [f"variables.{path}"] for i, path in enumerate(files)}
-    boundary = "krtlab-" + uuid.uuid4().hex
-    ops = json.dumps({"query": query, "variables": variables}).encode()
-    parts = [("operations", ops, ""), ("map", json.dumps(mapping).encode(), "")]
-    parts += [(str(i), data, "version.krt") for i, data in enumerate(files.values())]
-    chunks = []
-    for name, data, filename in parts:
-        extra = f'; filename="{filename}"' if filename else ""
-        kind = "application/octet-stream" if filename else "application/json"
-        head = f'Content-Disposition: form-data; name="{name}"{extra}\r\nContent-Type: {kind}'
-        chunks += [f"--{boundary}\r\n{head}\r\n\r\n".encode(), data, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
-
-
-def _http_error(exc: urllib.error.HTTPError, url: str, operation: str) -> DeployError:
-    """KRE's REST errors are ``{"code", "message"}``; a GraphQL body may also come with them."""
-    try:
-        body = json.loads(exc.read() or b"null")
-    except (ValueError, OSError):
-        body = None
-    if isinstance(body, dict) and body.get("errors"):
-        err = _graphql_error(body["errors"], operation, denied=exc.code in (401, 403))
-        err.status = exc.code
-        return err
-    message, code = exc.reason or f"HTTP {exc.code}", ""
-    if isinstance(body, dict):
-        if isinstance(body.get("message"), dict):  # echo may nest {"code", "message"}
-            body = body["message"]
-        message = str(body.get("message") or message)
-        code = str(body.get("code") or "")
-    cls = AuthError if exc.code in (401, 403) else DeployError
-    text = f"{url} answered {exc.code}: {message}"
-    if exc.code == 401 and operation == "sign in":
-        text = f"the KAI Server at {url} refused the API token: {message}"
-    return cls(text, code=code, status=exc.code, operation=operation)
-
-
-def _graphql_error(errors: list[Any], operation: str, *, denied: bool = False) -> DeployError:
-    """gqlgen's ``errors`` list → DeployError (AuthError for a missing permission)."""
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-    message = str(first.get("message", "unknown error"))
-    extensions = first.get("extensions") or {}
-    code = str(extensions.get("code") or "")
-    details = extensions.get("details") or ""
-    details = "\n".join(map(str, details)) if isinstance(details, list) else str(details)
-    others = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[1:]]
-    details = "\n".join([details, *others]).strip()  # gqlgen may list several errors
-    denied = denied or "you are not allowed to" in message.lower()
-    denied = denied or code in ("unauthorized", "forbidden", "invalid_session")
-    cls = AuthError if denied else DeployError
-    return cls(message, code=code, details=details, operation=operation)

@@ -21,6 +21,7 @@ from typing import Any
 
 from krtlab.errors import AuthError, DeployError
 
+from .health import node_health
 from .k8s import find_entrypoint_service, service_version
 
 __all__ = ["Cluster"]
@@ -187,18 +188,40 @@ class Cluster:
             )
         return f"{ip}:{port}"
 
+    def pods(self, version: str) -> list[dict]:
+        """The pods of ``version``: its nodes' (``version-name=<v>``) and its entrypoint's
+        (``version-name=<v>-entrypoint`` in the spec's form, ``<v>`` in KRE 3.0's)."""
+        pods = self._list("CoreV1Api", "list_namespaced_pod", "Pod", _version_selector(version))
+        # a version really named "<v>-entrypoint" would match too: keep only its entrypoint
+        return [p for p in pods if _labels(p).get("version-name") == version
+                or _labels(p).get("type") == "entrypoint"]  # fmt: skip
+
+    def node_health(self, version: str) -> dict[str, str]:
+        """``node name`` → health read from ``version``'s pods: ``"Running"``, ``"Running (not
+        ready)"``, ``"Pending"``, ``"CrashLoopBackOff: <message>"``, ... (the entrypoint is
+        ``"entrypoint"``; see :mod:`krtlab.deploy.health`). KRE 7's admin API does not report
+        node statuses in queries, the pods do."""
+        return node_health(self.pods(version))
+
     def version_objects(self, version: str) -> list[dict]:
         """The ConfigMaps, Deployments and entrypoint Service(s) of ``version`` in the
         namespace, as API JSON dicts, in that order."""
         out: list[dict] = []
         for kind, api, method in _KINDS:
             if kind == "Service":
-                selector = f"version-name in ({version},{version}-entrypoint)"
-                found = self._list(api, method, kind, selector)
+                found = self._list(api, method, kind, _version_selector(version))
                 out += [s for s in found if service_version(s, version) is not None]
             else:
                 out += self._list(api, method, kind, f"version-name={version}")
         return out
+
+
+def _version_selector(version: str) -> str:
+    return f"version-name in ({version},{version}-entrypoint)"
+
+
+def _labels(obj: dict) -> dict:
+    return (obj.get("metadata") or {}).get("labels") or {}
 
 
 def _describe(svc: dict) -> str:

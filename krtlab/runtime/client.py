@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from krtlab.errors import SpecError
+from krtlab.spec.suggest import did_you_mean
 
 from .procs import ServeError
 
-__all__ = ["CallError", "call", "message_to_dict", "to_message"]
+__all__ = ["CallError", "call", "message_to_dict", "resolve_address", "to_message"]
 
 _MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -142,8 +143,67 @@ def _find_method(pool: Any, services: list[str], rpc: str) -> Any:
         if method is not None:
             found.append(method)
     if not found:
-        raise ServeError(f"no rpc {rpc!r} in {', '.join(candidates) or 'the server'}")
+        text = f"no rpc {rpc!r} in {', '.join(candidates) or 'the server'}"
+        hint = did_you_mean(name, _rpc_names(pool, candidates))
+        raise ServeError(f"{text}; {hint}" if hint else text)
     return found[0]
+
+
+def _rpc_names(pool: Any, services: list[str]) -> list[str]:
+    """The rpcs of ``services`` (reflection's own left out), for did-you-mean."""
+    names = []
+    for svc in services:
+        if svc.startswith("grpc.reflection."):
+            continue
+        try:
+            names += [m.name for m in pool.FindServiceByName(svc).methods]
+        except KeyError:
+            continue
+    return names
+
+
+def resolve_address(address: str, tls: bool | None = None) -> tuple[str, bool]:
+    """``(host:port, use TLS)`` for ``address``.
+
+    A bare host (KRE's ``runtime.entrypointAddress`` is ``entrypoint.<baseDomain>``, an Ingress
+    host) gets port 443. ``tls=None`` means TLS for port 443 (so for a bare host) and plaintext
+    for any other explicit port (krtlab's own services, the stand-in, a port-forward).
+    """
+    address = address.strip()
+    for scheme, secure in (("https://", True), ("grpcs://", True), ("http://", False)):
+        if address.lower().startswith(scheme):  # pasted as a URL: the scheme says TLS or not
+            address = address[len(scheme) :].rstrip("/")
+            tls = secure if tls is None else tls
+    host, port = address, ""
+    if address.startswith("["):  # [::1]:9000
+        close = address.find("]")
+        host, rest = address[: close + 1], address[close + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, _, port = address.partition(":")
+    elif ":" in address:  # a bare IPv6 address
+        host = f"[{address}]"
+    if not host:
+        raise ServeError(f"no host in the address {address!r}: use host:port")
+    if port and not port.isdigit():
+        raise ServeError(f"bad port {port!r} in the address {address!r}: use host:port")
+    port = port or "443"
+    return f"{host}:{port}", (port == "443") if tls is None else tls
+
+
+def _channel(target: str, tls: bool, root_certificates: Any, options: list) -> Any:
+    import grpc
+
+    if not tls:
+        return grpc.insecure_channel(target, options=options)
+    roots = None
+    if root_certificates is not None:
+        try:
+            roots = Path(root_certificates).read_bytes()
+        except OSError as exc:
+            raise ServeError(f"cannot read {root_certificates}: {exc.strerror}") from None
+    credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def call(
@@ -154,16 +214,23 @@ def call(
     *,
     proto: str | os.PathLike[str] | None = None,
     timeout: float = 60.0,
+    tls: bool | None = None,
+    root_certificates: str | os.PathLike[str] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Call ``rpc`` on the entrypoint at ``address`` and return the response as a dict.
 
     Args:
-        address: ``host:port``.
+        address: ``host:port``, or a bare host such as KRE's ``entrypoint.<baseDomain>``
+            (port 443, TLS).
         rpc: ``PyGreet`` (looked up in ``service Entrypoint``) or ``entrypoint.Entrypoint/PyGreet``.
         request: a dict or a JSON string (``fields`` are merged over it).
         proto: the entrypoint's ``.proto`` file; without it the server's reflection is used.
         timeout: seconds.
+        tls: use TLS; None decides from the port (443 or none: TLS; any other: plaintext),
+            see :func:`resolve_address`.
+        root_certificates: a PEM file of CA certificates to trust (default: the system's),
+            for a server whose certificate a private CA signed.
 
     Raises:
         CallError: the server answered with an error status.
@@ -176,7 +243,8 @@ def call(
         ("grpc.max_receive_message_length", _MAX_MESSAGE),
         ("grpc.max_send_message_length", _MAX_MESSAGE),
     ]
-    with grpc.insecure_channel(address, options=options) as channel:
+    target, secure = resolve_address(address, tls)
+    with _channel(target, secure, root_certificates, options) as channel:
         try:
             if proto is not None:
                 pool, services = _pool_from_proto(proto)

@@ -45,8 +45,8 @@ def test_deploy_starts_and_publishes(greeter, steps):
     assert any(s.startswith("built greeter-v1.krt") for s in steps)
     assert any("is CREATED" in s for s in steps)
     assert steps[-1] == "greeter-v1 is PUBLISHED"
-    nodes = greeter.info.nodes
-    assert nodes == {"py-greeting/py-greeter": "STARTED"}
+    # KRE 7's queries carry no node status (only watchNodeStatus does): "" is unknown
+    assert greeter.info.nodes == {"py-greeting/py-greeter": ""}
 
 
 def test_call_through_the_runtime_entrypoint(greeter):
@@ -75,25 +75,37 @@ def test_status_card(kai, greeter):
     text = repr(greeter)
     assert text.startswith("<Deployment greeter-v1 PUBLISHED")
     assert kai.entrypoint_address in text
-    assert "py-greeting (PyGreet)" in text and "py-greeter STARTED" in text
+    assert "py-greeting (PyGreet)" in text
+    # no cluster: the node's health cannot be known, and the card says why (never a blank)
+    assert "node status" in text and "status not reported by the admin API" in text
     html = greeter._repr_html_()
     assert "greeter-v1" in html and "PUBLISHED" in html and kai.entrypoint_address in html
+    # with a cluster: the pods say it
+    on_cluster = repr(Deployment("greeter-v1", greeter.server, cluster=kai.kubeconfig))
+    assert "py-greeter Running" in on_cluster and "not reported" not in on_cluster
+    assert "entrypoint pod" in on_cluster
 
 
 def test_stop_while_published_is_refused_with_kres_message(greeter):
-    with pytest.raises(DeployError, match="the version must be started before stopping"):
+    with pytest.raises(DeployError, match="the version must be started before stopping") as info:
         greeter.stop("should not stop")
+    assert info.value.details == "it is PUBLISHED: unpublish() first"
     assert greeter.status == "PUBLISHED"
+    with pytest.raises(DeployError, match="must be started before publishing") as info:
+        greeter.publish("twice")
+    assert info.value.details == "it is already published"
 
 
 def test_start_twice_is_refused_with_kres_message(greeter):
-    with pytest.raises(DeployError, match="the version must be stopped before starting"):
+    with pytest.raises(DeployError, match="the version must be stopped before starting") as info:
         greeter.start("again")
+    assert info.value.details == "it is already PUBLISHED"
 
 
 def test_unknown_config_key_is_refused_with_kres_message(greeter):
-    with pytest.raises(DeployError, match="version config contains an unknown key"):
+    with pytest.raises(DeployError, match="version config contains an unknown key") as info:
         greeter.update_config(NOT_DECLARED="x")
+    assert "greeter-v1 does not declare 'NOT_DECLARED'" in info.value.details
 
 
 def test_started_unpublished_version_needs_an_address(kai, greeter):
@@ -144,6 +156,12 @@ def test_deploy_sets_config_without_starting(server, examples):
     assert dep.update_config({"OUTPUT_PRICE_CURRENCY": "USD"}).config == {
         "OUTPUT_PRICE_CURRENCY": "USD"
     }
+    with pytest.raises(DeployError, match="unknown key") as info:
+        dep.update_config(OUTPUT_PRICE_CURENCY="GBP")
+    assert info.value.details == (
+        f"{dep.name} does not declare 'OUTPUT_PRICE_CURENCY' (did you mean "
+        "'OUTPUT_PRICE_CURRENCY'?); it declares: OUTPUT_PRICE_CURRENCY"
+    )
 
 
 def test_environment_values_are_not_sent(server, examples, monkeypatch):
@@ -184,8 +202,8 @@ def examples_greeter():
     return EXAMPLES / "greeter"
 
 
-def test_nodes_in_error_fail_the_deploy_although_kre_says_started(server, examples, tmp_path):
-    # KRE sets STARTED even when the pods never come up; deploy() looks at the nodes too
+def test_nodes_in_error_fail_the_deploy_although_kre_says_started(kai, server, examples, tmp_path):
+    # KRE sets STARTED even when the pods crash; with a cluster deploy() looks at the pods
     import shutil
 
     project = tmp_path / "broken"
@@ -199,8 +217,11 @@ def test_nodes_in_error_fail_the_deploy_although_kre_says_started(server, exampl
             "def init(ctx):", "def init(ctx):\n    raise RuntimeError('no model')\n"
         )
     )
-    with pytest.raises(DeployError, match=r"node\(s\) py-greeting/py-greeter are in ERROR"):
-        deploy(project, server, timeout=120)
+    with pytest.raises(DeployError, match=r"node\(s\) py-greeter are failing") as info:
+        deploy(project, server, timeout=120, cluster=kai.kubeconfig)
+    assert "py-greeter: CrashLoopBackOff:" in info.value.details
+    # the pod's waiting message (the stand-in: the error's first line); the logs have the rest
+    assert "kubectl logs -n kre" in info.value.details
     assert server.version("broken-v1").status == "STARTED"
     Deployment("broken-v1", server).stop()
 
@@ -229,3 +250,90 @@ def test_compare_runs_locally_with_the_deployed_config(kai, server, examples):
         assert v.run("MakePrediction", request).response.currency == "EUR"  # left as it was
     finally:
         dep.stop()
+
+
+# -- where calls go (no server needed) -----------------------------------------------------------
+
+
+class OneVersion(KaiServer):
+    """A server whose one version has the given status and whose runtime's entrypoint is
+    ``entrypoint`` (KRE 7: ``entrypoint.<baseDomain>``)."""
+
+    def __init__(self, status: str, entrypoint: str = "entrypoint.kre.example.com") -> None:
+        super().__init__("http://kai.invalid", api_token="t", runtime_id="r")
+        self._status, self._entrypoint = status, entrypoint
+
+    def version(self, name):
+        from krtlab.deploy.kai import VersionInfo
+
+        return VersionInfo("id", name, "", self._status, "", None, {}, True, ())
+
+    def entrypoint_address(self):
+        return self._entrypoint
+
+
+class FarCluster:
+    """A cluster whose Services have cluster IPs this machine cannot reach."""
+
+    namespace = "kre"
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def entrypoint_address(self, version):
+        return self.address
+
+    def entrypoint_service(self, version):
+        return {"metadata": {"name": version}}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_published_bare_host_entrypoint_is_called_over_tls_on_443(monkeypatch):
+    import krtlab.runtime.client as client
+
+    dep = Deployment("v1", OneVersion("PUBLISHED"))
+    assert dep.address() == "entrypoint.kre.example.com:443"
+    seen = {}
+
+    def fake_call(address, rpc, request=None, /, *, timeout, tls, root_certificates, **fields):
+        seen.update(address=address, tls=client.resolve_address(address, tls)[1],
+                    timeout=timeout, roots=root_certificates)  # fmt: skip
+        return {"greeting": "hi"}
+
+    monkeypatch.setattr(client, "call", fake_call)
+    dep.root_certificates = "/etc/ssl/private-ca.pem"
+    assert dep.call("PyGreet", name="x") == {"greeting": "hi"}
+    assert seen == {"address": "entrypoint.kre.example.com:443", "tls": True, "timeout": 30.0,
+                    "roots": "/etc/ssl/private-ca.pem"}  # fmt: skip
+    dep.call("PyGreet", timeout=None)
+    assert seen["timeout"] == 30.0
+    dep.call("PyGreet", timeout=2.5)
+    assert seen["timeout"] == 2.5
+    # the stand-in's entrypoint: an explicit port other than 443, plaintext
+    Deployment("v1", OneVersion("PUBLISHED", "127.0.0.1:9001")).call("PyGreet")
+    assert seen["address"] == "127.0.0.1:9001" and seen["tls"] is False
+
+
+def test_cluster_ip_unreachable_from_outside_says_how_to_port_forward():
+    address = f"127.0.0.1:{free_port()}"  # nothing listens: as a cluster IP seen from outside
+    dep = Deployment("v1", OneVersion("STARTED"), cluster=FarCluster(address))
+    with pytest.raises(DeployError) as info:
+        dep.call("PyGreet", name="x", timeout=5)
+    err = info.value
+    assert err.code == "cluster_ip_unreachable"
+    assert f"cannot reach v1 at {address}" in err.message
+    assert "cluster IP of its Service 'v1', only reachable from inside the cluster" in err.message
+    assert "kubectl port-forward -n kre svc/v1 9000:9000" in err.details
+    assert 'address="127.0.0.1:9000"' in err.details
+    # an explicit address is the caller's: its failure is the plain gRPC one
+    from krtlab.runtime.client import CallError
+
+    with pytest.raises(CallError, match="UNAVAILABLE"):
+        dep.call("PyGreet", address=address, timeout=5)

@@ -116,7 +116,12 @@ def test_duplicate_version_refused_with_kres_message(client, created):
                     "src/py-greeter/main.py": HANDLER})  # fmt: skip
     with pytest.raises(DeployError, match="error version duplicated") as info:
         client.create_version(krt)
-    assert info.value.operation == "CreateVersion"
+    err = info.value
+    assert err.operation == "CreateVersion" and err.message == "error version duplicated"
+    assert err.details == (
+        "a version named 'hello-v1' is already on the server (status CREATED): attach with "
+        "Deployment('hello-v1', server) or change the version name"
+    )
 
 
 def test_krt_validation_error_carries_code_and_details(client):
@@ -153,18 +158,54 @@ def test_wait_timeout_reports_last_status(client, created):
 
 
 def test_unknown_config_key_refused_with_kres_message(client, created):
-    with pytest.raises(DeployError, match="version config contains an unknown key"):
+    with pytest.raises(DeployError, match="version config contains an unknown key") as info:
         client.update_config("hello-v1", {"NOT_DECLARED": "x"})
+    assert info.value.details == "hello-v1 does not declare 'NOT_DECLARED'; it declares: none"
 
 
 def test_stop_a_created_version_refused(client, created):
-    with pytest.raises(DeployError, match="the version must be started before stopping"):
+    with pytest.raises(DeployError, match="the version must be started before stopping") as info:
         client.stop("hello-v1", "no")
+    assert info.value.details == "it is CREATED"
+    with pytest.raises(DeployError, match="the version must be started before publishing") as info:
+        client.publish("hello-v1", "no")
+    assert info.value.details == "it is CREATED: start() it first"
 
 
-def test_unknown_version(client):
-    with pytest.raises(DeployError):
-        client.version("no-such-version")
+def test_unknown_version(client, created):
+    with pytest.raises(DeployError, match="error version not found") as info:
+        client.version("hello-v2")
+    assert "did you mean 'hello-v1'?" in info.value.details
+    with pytest.raises(DeployError, match="error version not found") as info:
+        client.start("no-such-version", "go")
+    assert info.value.details.startswith(f"no version 'no-such-version' on {client.url}; it has:")
+    assert "hello-v1" in info.value.details
+
+
+def test_explanations_keep_kres_error_and_never_hide_it():
+    from krtlab.deploy.kai_wire import explained, krt_version_name, wrong_status
+
+    err = DeployError("error version duplicated", code="c", details="d", operation="op")
+    out = explained(err, "more")
+    assert (out.message, out.code, out.details, out.operation) == (
+        "error version duplicated", "c", "d\nmore", "op"
+    )  # fmt: skip
+    assert wrong_status("the version must be started before stopping", "PUBLISHED") == (
+        "it is PUBLISHED: unpublish() first"
+    )
+    assert wrong_status("the version must be started before publishing", "PUBLISHED") == (
+        "it is already published"
+    )
+    assert krt_version_name(make_krt({"krt.yml": krt_yml("named-v1")})) == "named-v1"
+    assert krt_version_name(b"not a tar") is None
+
+    class Down(KaiServer):  # asking the server for context fails: KRE's error as it was
+        def version(self, name):
+            raise DeployError("cannot reach the KAI Server")
+
+    kai = Down("http://down.invalid", api_token="t", runtime_id="r")
+    refused = DeployError("the version must be started before stopping", operation="StopVersion")
+    assert kai._explain(refused, "v1") is refused
 
 
 def test_expired_session_signs_in_again(kai):
@@ -215,7 +256,7 @@ class Kre3(KaiServer):
                               code="GRAPHQL_VALIDATION_FAILED")  # fmt: skip
         version = {"name": "v1", "status": "STARTING", "config": {"vars": [], "completed": True}}
         field = query.split("{", 1)[1].split("(")[0].split("{")[0].strip()
-        runtime = {"entrypointAddress": "entrypoint.kre:80"}
+        runtime = {"entrypointAddress": "entrypoint.kre.example.com"}  # KRE: a bare host
         return {field: runtime if field == "runtime" else version}
 
 
@@ -224,7 +265,7 @@ def test_kre3_servers_get_no_runtime_id():
     assert kai.runtime_id is None
     assert kai.version("v1").status == "STARTING"
     kai.start("v1", "go")
-    assert kai.entrypoint_address() == "entrypoint.kre:80"
+    assert kai.entrypoint_address() == "entrypoint.kre.example.com"  # as the server says it
     sent = kai.sent[1:]
     assert all("runtimeId" not in q and "runtimeId" not in json.dumps(v) for q, v in sent)
     assert sent[0] == (sent[0][0], {"name": "v1"})

@@ -289,3 +289,85 @@ def test_raw_http_edges(server):
     assert body["kind"] == "ConfigMapList" and "kind" not in body["items"][0]
     code, body = call("/api/v1/namespaces/kre/configmaps/a", method="DELETE")
     assert (code, body["kind"], body["status"]) == (200, "Status", "Success")
+
+
+# -- pods and node health -------------------------------------------------------------------------
+
+
+def make_pod(deployment, phase="Running", ready=True, waiting=None, name_suffix="abc12"):
+    """A Pod of ``deployment`` as the kubelet reports it (its template's labels)."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    state = {"waiting": waiting} if waiting else {"running": {}}
+    container = {"name": "node", "ready": ready, "restartCount": 3 if waiting else 0,
+                 "state": state}  # fmt: skip
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{deployment['metadata']['name']}-{name_suffix}",
+                     "namespace": "kre", "labels": dict(labels)},
+        "spec": {"containers": [{"name": "node", "image": "x"}]},
+        "status": {"phase": phase, "containerStatuses": [container]},
+    }  # fmt: skip
+
+
+CRASH = {"reason": "CrashLoopBackOff",
+         "message": "back-off 40s restarting failed container: RuntimeError: no model"}  # fmt: skip
+
+
+@pytest.mark.parametrize("form", SERVICE_FORMS)
+def test_cluster_reads_node_health_from_the_pods(server, tmp_path, greeter, form):
+    objects = create_all(server.store, version_objects(greeter, form=form))
+    deps = {o["metadata"]["labels"]["type"]: o for o in objects if o["kind"] == "Deployment"}
+    server.store.create(make_pod(deps["node"], phase="Pending", ready=False))
+    server.store.create(make_pod(deps["entrypoint"]))
+    stranger = make_pod(deps["node"], name_suffix="zzz99")
+    stranger["metadata"]["labels"]["version-name"] = "other-v1"
+    server.store.create(stranger)
+    cluster = Cluster(server.write_kubeconfig(tmp_path / "kc"))
+    pods = cluster.pods("greeter-v1")
+    assert len(pods) == 2 and all(p["kind"] == "Pod" for p in pods)
+    assert cluster.node_health("greeter-v1") == {"py-greeter": "Pending", "entrypoint": "Running"}
+    node = next(p for p in pods if p["metadata"]["labels"]["type"] == "node")
+    node = server.store.get("Pod", "kre", node["metadata"]["name"])
+    node["status"] = make_pod(deps["node"], phase="Running", ready=False, waiting=CRASH)["status"]
+    server.store.replace(node)
+    health = cluster.node_health("greeter-v1")
+    assert health["py-greeter"] == (
+        "CrashLoopBackOff: back-off 40s restarting failed container: RuntimeError: no model"
+    )
+
+
+def test_pod_health_lines():
+    from krtlab.deploy.health import is_failing, node_health, pod_health
+
+    labels = {"type": "node", "version-name": "v", "node-name": "n", "node-id": "1"}
+    dep = {"metadata": {"name": "v-n-1"}, "spec": {"template": {"metadata": {"labels": labels}}}}
+    assert pod_health(make_pod(dep)) == "Running"
+    assert pod_health(make_pod(dep, ready=False)) == "Running (not ready)"
+    assert pod_health(make_pod(dep, phase="Pending", ready=False)) == "Pending"
+    pull = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x"'}
+    assert pod_health(make_pod(dep, phase="Pending", waiting=pull)).startswith("ImagePullBackOff")
+    creating = {"reason": "ContainerCreating"}
+    assert pod_health(make_pod(dep, phase="Pending", ready=False, waiting=creating)) == "Pending"
+    assert is_failing("CrashLoopBackOff: boom") and not is_failing("Pending")
+    # two pods of one node (replicas, a rollout): the worse one is shown; terminating ones not
+    crashing = make_pod(dep, waiting=CRASH, name_suffix="b")
+    leaving = make_pod(dep, phase="Failed", name_suffix="c")
+    leaving["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    assert node_health([make_pod(dep), crashing, leaving])["n"].startswith("CrashLoopBackOff")
+    assert node_health([make_pod(dep), leaving]) == {"n": "Running"}
+
+
+def test_wait_healthy_waits_fails_and_times_out():
+    from krtlab.deploy.health import wait_healthy
+    from krtlab.errors import DeployTimeout
+
+    answers = iter([{}, {"n": "Pending"}, {"n": "Running", "entrypoint": "Running"}])
+    health = wait_healthy(lambda: next(answers), "v", ["n"], interval=0.01, timeout=5)
+    assert health == {"n": "Running", "entrypoint": "Running"}
+    crash = {"n": "CrashLoopBackOff: RuntimeError: no model", "entrypoint": "Running"}
+    with pytest.raises(DeployError, match=r"node\(s\) n are failing") as err:
+        wait_healthy(lambda: crash, "v", ["n"], namespace="ns", interval=0.01, timeout=5)
+    assert "RuntimeError: no model" in err.value.details
+    assert "kubectl logs -n ns --all-containers -l version-name=v,node-name=n" in err.value.details
+    with pytest.raises(DeployTimeout, match="n no pod yet"):
+        wait_healthy(lambda: {}, "v", ["n"], interval=0.01, timeout=0.05)

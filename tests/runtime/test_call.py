@@ -8,7 +8,7 @@ import pytest
 
 from krtlab.cli import main
 from krtlab.errors import SpecError
-from krtlab.runtime.client import CallError, call, message_to_dict, to_message
+from krtlab.runtime.client import CallError, call, message_to_dict, resolve_address, to_message
 from krtlab.runtime.serve import ServeError, serve
 from tests.runtime.test_serve_support import PRICE
 from tests.support import REPO
@@ -94,3 +94,112 @@ def test_conversions():
     error = CallError("PyGreet", "INTERNAL", "error in 'py-greeter': boom")
     assert str(error) == "PyGreet failed: INTERNAL: error in 'py-greeter': boom"
     assert isinstance(error, ServeError) and isinstance(error, RuntimeError)
+
+
+# -- addresses and TLS ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "tls", "expected"),
+    [
+        ("entrypoint.kre.example.com", None, ("entrypoint.kre.example.com:443", True)),  # KRE 7
+        ("entrypoint.kre.example.com:443", None, ("entrypoint.kre.example.com:443", True)),
+        ("127.0.0.1:9000", None, ("127.0.0.1:9000", False)),  # krtlab, the stand-in
+        ("10.96.0.11:9000", True, ("10.96.0.11:9000", True)),
+        ("entrypoint.kre.local", False, ("entrypoint.kre.local:443", False)),
+        ("https://entrypoint.kre.example.com/", None, ("entrypoint.kre.example.com:443", True)),
+        ("[::1]:50051", None, ("[::1]:50051", False)),
+        ("::1", None, ("[::1]:443", True)),
+    ],
+)
+def test_address_resolution(address, tls, expected):
+    assert resolve_address(address, tls) == expected
+
+
+def test_bad_addresses():
+    with pytest.raises(ServeError, match="bad port"):
+        resolve_address("host:http")
+    with pytest.raises(ServeError, match="no host"):
+        resolve_address(":9000")
+
+
+def test_unknown_rpc_suggests_the_close_one(svc):
+    with pytest.raises(ServeError, match=r"no rpc 'PyGret'.*did you mean 'PyGreet'\?"):
+        call(svc.address, "PyGret", {})
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1 (openssl CLI: the venv has no
+    ``cryptography`` package)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def tls_server(certificate):
+    """The greeter's entrypoint served in-process over TLS, with reflection (like an Ingress
+    terminating TLS in front of KRE's entrypoint)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+    from grpc_reflection.v1alpha import reflection
+
+    import krtlab as krt
+
+    pb = krt.load(GREETER).protos["public_input.proto"]
+
+    def greet(request, context):
+        return pb.Response(greeting=f"Hello {request.name} over TLS!")
+
+    handler = grpc.method_handlers_generic_handler(
+        "entrypoint.Entrypoint",
+        {"PyGreet": grpc.unary_unary_rpc_method_handler(
+            greet, request_deserializer=pb.Request.FromString,
+            response_serializer=lambda m: m.SerializeToString())},
+    )  # fmt: skip
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((handler,))
+    names = ("entrypoint.Entrypoint", reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server, pool=pb.Request.DESCRIPTOR.file.pool)
+    key, cert = certificate
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    yield port, cert
+    server.stop(None)
+
+
+def test_call_over_tls_with_a_private_ca(tls_server):
+    port, cert = tls_server
+    answer = call(f"127.0.0.1:{port}", "PyGreet", name="Tia", tls=True, root_certificates=cert)
+    assert answer == {"greeting": "Hello Tia over TLS!"}
+
+
+def test_tls_server_refuses_plaintext_and_unknown_certificates(tls_server):
+    port, _ = tls_server
+    # an explicit non-443 port means plaintext: the TLS server does not answer it
+    with pytest.raises(CallError) as info:
+        call(f"127.0.0.1:{port}", "PyGreet", name="Tia", timeout=5)
+    assert info.value.code == "UNAVAILABLE"
+    # TLS with the system's CAs only: the self-signed certificate is not trusted
+    with pytest.raises(CallError) as info:
+        call(f"127.0.0.1:{port}", "PyGreet", name="Tia", tls=True, timeout=5)
+    assert info.value.code == "UNAVAILABLE"
+
+
+def test_unreadable_root_certificates(tmp_path):
+    with pytest.raises(ServeError, match="cannot read"):
+        call("127.0.0.1:1", "PyGreet", tls=True, root_certificates=tmp_path / "missing.pem")

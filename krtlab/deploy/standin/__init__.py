@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,34 @@ from krtlab.deploy.standin.proxy import EntrypointProxy
 from krtlab.deploy.standin.resolvers import build_schema
 
 __all__ = ["LocalKai"]
+
+
+class _Parts:
+    """What a started :class:`LocalKai` runs, stoppable without the LocalKai itself, so a
+    :func:`weakref.finalize` can stop it at interpreter exit (or when the LocalKai is lost)."""
+
+    def __init__(self) -> None:
+        self.http: KaiHttpServer | None = None
+        self.runtime: Runtime | None = None
+        self.proxy: EntrypointProxy | None = None
+        self.kube: Any = None
+        self.tmp: Path | None = None
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        if self.runtime is not None:
+            self.runtime.close()
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
+        if self.kube is not None:
+            self.kube.stop()
+            self.kube = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
 
 class LocalKai:
@@ -45,7 +74,9 @@ class LocalKai:
         url: ``http://127.0.0.1:<port>`` (``/graphql``, ``/api/v1/auth/token/signin``).
         api_token: the API token of a MANAGER user created at start.
         entrypoint_address: ``127.0.0.1:<port>``, the runtime's public gRPC entrypoint.
-        kube: the :class:`~krtlab.deploy.standin.kube_api.KubeApiServer`, or None.
+        kube: the :class:`~krtlab.deploy.standin.kube_api.KubeApiServer`, or None (also once
+            stopped). Each started version's Deployments have Pods there whose status tells
+            the nodes' health (see :mod:`krtlab.deploy.standin.pods`).
         kubeconfig: a kubeconfig for ``kube`` (namespace set), or None.
     """
 
@@ -69,12 +100,19 @@ class LocalKai:
         self.kubeconfig: Path | None = None
         self.runtime: Runtime | None = None
         self._auth = Auth()
-        self._http: KaiHttpServer | None = None
-        self._proxy: EntrypointProxy | None = None
-        self._tmp: Path | None = None
+        self._parts = _Parts()
+        self._finalizer: weakref.finalize | None = None
 
     def start(self) -> LocalKai:
-        """Start the Kubernetes stand-in, the runtime's entrypoint and the admin API."""
+        """Start the Kubernetes stand-in, the runtime's entrypoint and the admin API.
+
+        A LocalKai never stopped (say a notebook cell failed before :meth:`stop`) is stopped at
+        interpreter exit: no orphan processes, the temporary folder removed.
+        """
+        if self._finalizer is not None and self._finalizer.alive:
+            return self  # already started (``with LocalKai().start() as kai`` is fine)
+        self._parts = parts = _Parts()
+        self._finalizer = weakref.finalize(self, parts.stop)
         try:
             self._start()
         except BaseException:
@@ -83,9 +121,9 @@ class LocalKai:
         return self
 
     def _start(self) -> None:
+        parts = self._parts
         if self._data_dir is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="krtlab-kai-"))
-            data = self._tmp
+            parts.tmp = data = Path(tempfile.mkdtemp(prefix="krtlab-kai-"))
         else:
             data = Path(self._data_dir)
             data.mkdir(parents=True, exist_ok=True)
@@ -93,24 +131,24 @@ class LocalKai:
         if self._want_kube:
             from krtlab.deploy.standin.kube_api import KubeApiServer
 
-            self.kube = KubeApiServer().start()
+            parts.kube = self.kube = KubeApiServer().start()
             self.kubeconfig = self.kube.write_kubeconfig(
                 data / "kubeconfig", namespace=self.namespace
             )
             objects = VersionObjects(
                 self.kube.store, namespace=self.namespace, form=self.service_form
             )
-        self.runtime = Runtime(
+        parts.runtime = self.runtime = Runtime(
             self.runtime_id, data, objects=objects, status_timeout=self.version_status_timeout
         )
-        self._proxy = EntrypointProxy(self.runtime.published_address, self.runtime_id).start()
-        self.entrypoint_address = self._proxy.address
-        self._http = KaiHttpServer(None, self._auth)
-        self.url = self._http.url
-        self._http.schema = build_schema(
+        parts.proxy = EntrypointProxy(self.runtime.published_address, self.runtime_id).start()
+        self.entrypoint_address = parts.proxy.address
+        parts.http = KaiHttpServer(None, self._auth)
+        self.url = parts.http.url
+        parts.http.schema = build_schema(
             self.runtime, self._auth, self.entrypoint_address, self.url
         )
-        self._http.start()
+        parts.http.start()
         self.api_token = self.add_user("admin@krtlab.local", "MANAGER")
 
     def add_user(self, email: str, access_level: str = "MANAGER") -> str:
@@ -118,20 +156,11 @@ class LocalKai:
         return self._auth.new_token(self._auth.add_user(email, access_level))
 
     def stop(self) -> None:
-        """Stop the admin API, every running version, the entrypoint and the Kubernetes API."""
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
-        if self.runtime is not None:
-            self.runtime.close()
-        if self._proxy is not None:
-            self._proxy.stop()
-            self._proxy = None
-        if self.kube is not None:
-            self.kube.stop()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        """Stop the admin API, every running version, the entrypoint and the Kubernetes API
+        (and remove the temporary folder). Calling it again does nothing."""
+        if self._finalizer is not None:
+            self._finalizer()  # runs _Parts.stop once; later calls are no-ops
+        self.kube = None
 
     def __enter__(self) -> LocalKai:
         return self.start()

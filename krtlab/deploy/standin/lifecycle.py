@@ -13,8 +13,6 @@ import copy
 import itertools
 import logging
 import secrets
-import socket
-import string
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -22,13 +20,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from krtlab.deploy.k8s import kre_ids
 from krtlab.deploy.standin.krt_check import check_content, check_sync
 from krtlab.deploy.standin.objects import VersionObjects
+from krtlab.deploy.standin.pods import first_line
+from krtlab.deploy.standin.serving import GRPC_PORT, Outcome, free_loopback_ip, serve_within
 
 __all__ = ["Runtime", "VersionRecord"]
 
 _log = logging.getLogger("krtlab.standin.kai")
-GRPC_PORT, WEB_PORT = 9000, 8080
+UPDATE_CONFIG_TIMEOUT = 50.0  # the admin API's deadline on the k8s-manager's UpdateConfig
+
+
+def _restart_error(out: Outcome) -> str:
+    """The admin API's answer when ``UpdateConfig`` failed: the k8s-manager's gRPC error."""
+    if out.timed_out:  # the admin API's context deadline expired first
+        return "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+    return f"rpc error: code = Unknown desc = error restarting pods: {first_line(out.error)}"
 
 
 def _snapshot(rec: VersionRecord) -> VersionRecord:
@@ -39,11 +47,8 @@ def _snapshot(rec: VersionRecord) -> VersionRecord:
         config_vars=copy.deepcopy(rec.config_vars),
         errors=list(rec.errors),
         service=None,
+        manifest=None,
     )
-
-
-def _id5() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(5))
 
 
 @dataclass
@@ -67,6 +72,10 @@ class VersionRecord:
     ip: str | None = None
     service: Any = None
     start_error: str = ""  # why serve failed (KRE only shows it in the k8s-manager's logs)
+    # bumped by start/stop/update_config (and close): background work of an older generation
+    # is stale and stops whatever it served
+    generation: int = 0
+    manifest: Any = None  # the parsed krt.yml, loaded on first need
 
     @property
     def completed(self) -> bool:
@@ -94,7 +103,9 @@ class Runtime:
         self.versions: dict[str, VersionRecord] = {}
         self.lock = threading.RLock()
         self._threads: list[threading.Thread] = []
+        self._serving_ips: list[str] = []  # IPs of serves in progress (not yet any version's)
         self._closing = False
+        self.update_timeout = UPDATE_CONFIG_TIMEOUT
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -155,13 +166,17 @@ class Runtime:
     @staticmethod
     def _workflows(krt: dict[str, Any]) -> list[dict[str, Any]]:
         out = []
-        for wf in krt["Workflows"] or []:
-            nodes = [{"id": _id5(), "name": n, "status": "STOPPED"} for n in wf["Sequential"]]
+        flows = krt["Workflows"] or []
+        # the same ids as the node-id labels of the objects (krtlab.deploy.k8s draws both)
+        ids = kre_ids(krt["Version"], None, [wf["Sequential"] for wf in flows])
+        for wf, (wf_id, node_ids, edge_ids) in zip(flows, ids, strict=True):
+            # no status: KRE 7 does not store it (``bson:"-"``), the Pods show the nodes' health
+            nodes = [{"id": i, "name": n} for i, n in zip(node_ids, wf["Sequential"], strict=True)]
             edges = [
-                {"id": _id5(), "fromNode": a["id"], "toNode": b["id"]}
-                for a, b in itertools.pairwise(nodes)
+                {"id": e, "fromNode": a["id"], "toNode": b["id"]}
+                for e, (a, b) in zip(edge_ids, itertools.pairwise(nodes), strict=True)
             ]
-            out.append({"id": _id5(), "name": wf["Name"], "nodes": nodes, "edges": edges})
+            out.append({"id": wf_id, "name": wf["Name"], "nodes": nodes, "edges": edges})
         return out
 
     def _complete_creation(self, rec: VersionRecord, data: bytes) -> None:
@@ -181,98 +196,71 @@ class Runtime:
                 raise ValueError("the version must be stopped before starting")
             if not rec.completed:
                 raise ValueError("version config is incomplete")
+            rec.ip = free_loopback_ip(self._used_ips())
             rec.status = "STARTING"
-            rec.ip = self._free_ip()
-            self._set_nodes(rec, "STARTING")
+            rec.generation += 1
+            work = (rec, rec.generation, rec.ip, rec.config)
             answer = _snapshot(rec)
-        self._spawn(self._run_start, rec)
+        self._spawn(self._run_start, *work)
         return answer
 
-    def _free_ip(self) -> str:
-        used = {v.ip for v in self.versions.values() if v.ip}
-        for n in range(2, 255):
-            ip = f"127.0.0.{n}"
-            if ip in used:
-                continue
-            with socket.socket() as s:  # skip an address whose :9000 is taken by someone else
-                try:
-                    s.bind((ip, GRPC_PORT))
-                except OSError:
-                    continue
-            return ip
-        raise RuntimeError("no free loopback address for the version")
+    def _used_ips(self) -> set[str]:
+        return {v.ip for v in self.versions.values() if v.ip} | set(self._serving_ips)
 
-    @staticmethod
-    def _set_nodes(rec: VersionRecord, status: str) -> None:
-        for wf in rec.workflows:
-            for node in wf["nodes"]:
-                node["status"] = status
+    def _current(self, rec: VersionRecord, generation: int) -> bool:
+        """Whether work started at ``generation`` is still what the version wants (under lock)."""
+        return not self._closing and rec.generation == generation
 
     def _manifest(self, rec: VersionRecord) -> Any:
-        from krtlab.bundle.load import load_project
+        if rec.manifest is None:
+            from krtlab.bundle.load import load_project
 
-        return load_project(rec.krt_path).manifest
+            rec.manifest = load_project(rec.krt_path).manifest
+        return rec.manifest
 
-    def _serve(self, rec: VersionRecord) -> tuple[Any, str]:
-        """Serve ``rec`` on its IP, waiting at most ``status_timeout`` (KRE's versionStatusTimeout).
-
-        Returns ``(service or None, why it failed)``; a serve finishing after the timeout is
-        stopped at once, so nothing keeps running unaccounted for.
-        """
-        from krtlab.runtime.serve import serve
-
-        box: dict[str, Any] = {}
-        gave_up = threading.Event()
-
-        def run() -> None:
-            try:
-                svc = serve(
-                    rec.krt_path, host=rec.ip or "127.0.0.1", port=GRPC_PORT,
-                    web_port=WEB_PORT, config=rec.config, quiet=True,
-                )  # fmt: skip
-            except Exception as exc:
-                box["error"] = f"{type(exc).__name__}: {exc}"
-                return
+    def _objects_do(self, rec: VersionRecord, generation: int | None, what: str, *a: Any) -> None:
+        """``self.objects.<what>(manifest, *a)`` under the lock, if the work is still current."""
+        if self.objects is None:
+            return
+        try:
+            manifest = self._manifest(rec)
             with self.lock:
-                late = gave_up.is_set()
-                if not late:
-                    box["svc"] = svc
-            if late:
-                svc.stop()
+                if generation is None or self._current(rec, generation):
+                    getattr(self.objects, what)(manifest, *a)
+        except Exception as exc:  # the k8s-manager logs it; the version goes on
+            _log.warning("%s of %s: %s", what, rec.name, exc)
 
-        t = threading.Thread(target=run, daemon=True, name=f"kai-serve-{rec.name}")
-        self._threads.append(t)
-        t.start()
-        t.join(self.status_timeout)
+    def _serve(self, rec: VersionRecord, gen: int, ip: str, config: dict, timeout: float) -> Any:
         with self.lock:
-            if "svc" not in box and "error" not in box:
-                gave_up.set()
-                return None, f"not ready after {self.status_timeout:g}s"
-            return box.get("svc"), box.get("error", "")
+            self._serving_ips.append(ip)
+        try:
+            return serve_within(
+                rec.krt_path, ip, config, timeout, lock=self.lock,
+                wanted=lambda: self._current(rec, gen), threads=self._threads,
+            )  # fmt: skip
+        finally:
+            with self.lock:
+                self._serving_ips.remove(ip)
 
-    def _settle(self, rec: VersionRecord, svc: Any, error: str, expected: tuple[str, ...]) -> None:
-        """Record a serve's outcome, unless the version moved on (then stop what was served)."""
-        if error:  # KRE logs the k8s-manager's error and still says STARTED
-            _log.warning("version %s did not start: %s", rec.name, error)
+    def _settle(self, rec: VersionRecord, gen: int, out: Any) -> bool:
+        """Record a serve's outcome if ``gen`` is still current, else stop what was served."""
+        if out.error:  # KRE logs the k8s-manager's error and still says STARTED
+            _log.warning("version %s did not start: %s", rec.name, out.error)
         with self.lock:
-            moved_on = self._closing or rec.status not in expected
-            if not moved_on:
-                rec.service, rec.start_error = svc, error
-                self._set_nodes(rec, "ERROR" if error else "STARTED")
+            current = self._current(rec, gen)
+            if current:
+                rec.service, rec.start_error = out.service, out.error
                 if rec.status == "STARTING":
                     rec.status = "STARTED"
-        if moved_on and svc is not None:
-            svc.stop()
+        if current:
+            self._objects_do(rec, gen, "settle_pods", out.error)
+        elif out.service is not None:
+            out.service.stop()
+        return current
 
-    def _run_start(self, rec: VersionRecord) -> None:
-        assert rec.ip is not None
-        try:
-            if self.objects is not None:
-                self.objects.create(self._manifest(rec), rec.ip, rec.config)
-        except Exception as exc:
-            _log.warning("creating objects of %s: %s", rec.name, exc)
-        svc, error = self._serve(rec)
-        self._settle(rec, svc, error, ("STARTING",))
+    def _run_start(self, rec: VersionRecord, gen: int, ip: str, config: dict) -> None:
+        self._objects_do(rec, gen, "create", ip, config)
+        self._settle(rec, gen, self._serve(rec, gen, ip, config, self.status_timeout))
 
     def stop(self, name: str) -> VersionRecord:
         """KRE's ``Stop``: only from STARTED; STOPPING, then the processes and objects go."""
@@ -281,22 +269,19 @@ class Runtime:
             if rec.status != "STARTED":
                 raise ValueError("the version must be started before stopping")
             rec.status = "STOPPING"
+            rec.generation += 1
+            gen, svc, rec.service = rec.generation, rec.service, None
             answer = _snapshot(rec)
-        self._spawn(self._run_stop, rec)
+        self._spawn(self._run_stop, rec, gen, svc)
         return answer
 
-    def _run_stop(self, rec: VersionRecord) -> None:
-        svc, rec.service = rec.service, None
+    def _run_stop(self, rec: VersionRecord, gen: int, svc: Any) -> None:
         if svc is not None:
             svc.stop()
-        if self.objects is not None:
-            try:
-                self.objects.delete(self._manifest(rec))
-            except Exception as exc:  # the version is stopped even if an object is missing
-                _log.warning("deleting objects of %s: %s", rec.name, exc)
+        self._objects_do(rec, gen, "delete")  # the version is stopped even if one is missing
         with self.lock:
-            self._set_nodes(rec, "STOPPED")
-            rec.ip, rec.status = None, "STOPPED"
+            if self._current(rec, gen):
+                rec.ip, rec.status = None, "STOPPED"
 
     # -- publish ------------------------------------------------------------------------------
 
@@ -331,7 +316,14 @@ class Runtime:
     # -- config -------------------------------------------------------------------------------
 
     def update_config(self, name: str, values: list[dict[str, str]]) -> VersionRecord:
-        """KRE's ``UpdateVersionConfig``; a started version restarts with the new values."""
+        """KRE's ``UpdateVersionConfig``: a started version's pods restart with the new values
+        before the answer (the k8s-manager's ``restartPodsSync``, waited for up to
+        :attr:`update_timeout` s); the new config is saved only if that restart succeeded.
+
+        Raises:
+            ValueError: the checks' messages, or the k8s-manager's gRPC error when the restart
+                failed or timed out (the old config is kept).
+        """
         with self.lock:
             rec = self.get(name)
             known = {c["key"] for c in rec.config_vars}
@@ -339,27 +331,26 @@ class Runtime:
                 raise ValueError("version config contains an unknown key")
             new = {v["key"]: v["value"] for v in values}
             cfg = [{**c, "value": new.get(c["key"], c["value"])} for c in rec.config_vars]
-            started = rec.status in ("STARTED", "PUBLISHED")
-            if started and any(c["value"] == "" for c in cfg):
+            if rec.status not in ("STARTED", "PUBLISHED"):
+                rec.config_vars = cfg  # no pods to restart
+                return _snapshot(rec)
+            if any(c["value"] == "" for c in cfg):
                 raise ValueError("config can't be incomplete for started version")
-            rec.config_vars = cfg
-            if started:
-                if self.objects is not None:
-                    self.objects.replace_config(self._manifest(rec), rec.config)
-                self._set_nodes(rec, "STARTING")
-                answer = _snapshot(rec)
-                self._spawn(self._restart, rec)
-                return answer
-            return rec
-
-    def _restart(self, rec: VersionRecord) -> None:
-        # like k8s restarting the pods: the served processes come back with the new env
-        with self.lock:
-            old, rec.service = rec.service, None
-        if old is not None:
+            assert rec.ip is not None
+            rec.generation += 1
+            gen, ip, old, rec.service = rec.generation, rec.ip, rec.service, None
+        config = {c["key"]: c["value"] for c in cfg}
+        self._objects_do(rec, gen, "replace_config", config)
+        self._objects_do(rec, gen, "restart_pods")
+        if old is not None:  # like deleting the pods: the new ones come up with the new env
             old.stop()
-        svc, error = self._serve(rec)
-        self._settle(rec, svc, error, ("STARTED", "PUBLISHED"))
+        out = self._serve(rec, gen, ip, config, self.update_timeout)
+        self._settle(rec, gen, out)
+        with self.lock:
+            if out.error:
+                raise ValueError(_restart_error(out))
+            rec.config_vars = cfg  # versionRepo.Update runs only after UpdateConfig succeeded
+            return _snapshot(rec)
 
     # -- threads and shutdown -----------------------------------------------------------------
 
@@ -372,7 +363,9 @@ class Runtime:
         """Stop every served version (no orphan processes) and wait for background work."""
         deadline = time.monotonic() + self.status_timeout
         with self.lock:
-            self._closing = True
+            self._closing = True  # makes every piece of background work stale
+            for v in self.versions.values():
+                v.generation += 1
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         with self.lock:

@@ -95,8 +95,10 @@ class _Api:
                 "creationAuthor": self.user(rec.creation_author),
                 "publicationDate": _rfc3339(rec.publication_date),
                 "publicationAuthor": self.user(rec.publication_author),
+                # Node.Status is `bson:"-"` in KRE 7: queries answer "" (only the
+                # watchNodeStatus subscription, fed by the Pods, has it)
                 "workflows": [
-                    {**wf, "nodes": [dict(n) for n in wf["nodes"]],
+                    {**wf, "nodes": [{**n, "status": ""} for n in wf["nodes"]],
                      "edges": [dict(e) for e in wf["edges"]]}
                     for wf in rec.workflows
                 ],
@@ -147,7 +149,9 @@ class _Api:
         return self.version(self._runtime_for(runtimeId).get(name), ctx)
 
     def q_versions(self, ctx: User, runtimeId: str | None = None) -> list[dict[str, Any]]:
-        rt = self._runtime_for(runtimeId)
+        if runtimeId not in (None, "", self.runtime.id):
+            return []  # KRE reads the (empty) database of an unknown runtime
+        rt = self.runtime
         with rt.lock:
             recs = sorted(rt.versions.values(), key=lambda v: v.creation_date)
         return [self.version(r, ctx) for r in recs]
@@ -179,8 +183,9 @@ class _Api:
         return self.version(rec, ctx)
 
     def m_update_config(self, ctx: User, input: dict[str, Any]) -> dict[str, Any]:
-        ctx.check_edit_versions()
         rt = self._runtime_for(input.get("runtimeId"))
+        rt.get(input["versionName"])  # KRE's resolver calls GetByName before the permission check
+        ctx.check_edit_versions()
         rec = rt.update_config(input["versionName"], input["configurationVariables"])
         return self.version(rec, ctx)
 
