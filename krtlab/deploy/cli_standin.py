@@ -37,8 +37,10 @@ def _standin(args: argparse.Namespace) -> int:
     from krtlab.deploy.standin import LocalKai
 
     done = threading.Event()
-    # SIGTERM ends it like Ctrl-C: the versions' processes are stopped either way
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # SIGTERM ends it like Ctrl-C, and SIGINT is handled even where a shell started it with
+    # SIGINT ignored (`cmd &`): the versions' processes are stopped either way
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     kai = LocalKai(runtime_id=args.runtime_id, service_form=args.form, data_dir=args.data_dir)
     with kai:
         out = sys.stdout
@@ -51,10 +53,7 @@ def _standin(args: argparse.Namespace) -> int:
             "Ctrl-C stops it and every version it started.\n"
         )
         out.flush()
-        try:
-            while not done.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not done.wait(0.5):
             pass
     sys.stdout.write("stopped\n")
     return 0
