@@ -26,11 +26,24 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     s.add_argument("--timeout", type=float, default=None, help="KRT_REQUEST_TIMEOUT, seconds")
     s.add_argument("--quiet", action="store_true", help="do not stream the workers' logs")
     c = sub.add_parser("call", help="call an rpc of a KRE entrypoint, JSON in and out")
-    c.add_argument("address", help="host:port of the entrypoint")
+    c.add_argument(
+        "address",
+        help="host:port of the entrypoint, or a bare host (KRE's ingress "
+        "entrypoint.<domain>: port 443, TLS)",
+    )
     c.add_argument("rpc", help="PyGreet, or entrypoint.Entrypoint/PyGreet")
     c.add_argument("request", nargs="?", default="{}", help="the request as JSON")
     c.add_argument("--proto", help="the entrypoint's .proto (default: server reflection)")
     c.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    tls = c.add_mutually_exclusive_group()
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="TLS (default: only for port 443 or a bare host)",
+    )
+    tls.add_argument("--plaintext", dest="tls", action="store_false", help="never TLS")
+    c.add_argument("--cacert", metavar="PEM", help="CA certificates to trust for TLS")
     return {"serve": _serve, "call": _call}
 
 
@@ -79,7 +92,15 @@ def _call(args: argparse.Namespace) -> int:
     from krtlab.runtime.client import CallError, call
 
     try:
-        result = call(args.address, args.rpc, args.request, proto=args.proto, timeout=args.timeout)
+        result = call(
+            args.address,
+            args.rpc,
+            args.request,
+            proto=args.proto,
+            timeout=args.timeout,
+            tls=args.tls,
+            root_certificates=args.cacert,
+        )
     except CallError as exc:
         print(f"krtlab call: {exc.code}: {exc.details}", file=sys.stderr)
         return 1

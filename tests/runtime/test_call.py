@@ -203,3 +203,13 @@ def test_tls_server_refuses_plaintext_and_unknown_certificates(tls_server):
 def test_unreadable_root_certificates(tmp_path):
     with pytest.raises(ServeError, match="cannot read"):
         call("127.0.0.1:1", "PyGreet", tls=True, root_certificates=tmp_path / "missing.pem")
+
+
+def test_cli_call_over_tls(tls_server, capsys):
+    port, cert = tls_server
+    args = ["call", f"127.0.0.1:{port}", "PyGreet", '{"name": "Tia"}', "--tls", "--cacert"]
+    assert main([*args, str(cert)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"greeting": "Hello Tia over TLS!"}
+    # without --tls an explicit port other than 443 is plaintext, which this server refuses
+    assert main(["call", f"127.0.0.1:{port}", "PyGreet", "--timeout", "5"]) == 1
+    assert "UNAVAILABLE" in capsys.readouterr().err
