@@ -69,13 +69,13 @@ def _server(args: argparse.Namespace) -> Any:
 
 
 def _sets(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _Usage(f"--set wants KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
+    from krtlab.errors import SpecError
+    from krtlab.runtime.config import parse_assignments
+
+    try:
+        return parse_assignments(items)
+    except SpecError as exc:
+        raise _Usage(str(exc)) from None
 
 
 def _run(command: str, body: Callable[[], int]) -> int:

@@ -47,19 +47,8 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     return {"serve": _serve, "call": _call}
 
 
-def _parse_sets(items: list[str]) -> dict[str, str]:
-    from krtlab.errors import SpecError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"--set wants KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
-
-
 def _serve(args: argparse.Namespace) -> int:
+    from krtlab.runtime.config import parse_assignments
     from krtlab.runtime.serve import serve
 
     # SIGTERM stops as cleanly as Ctrl-C does.
@@ -69,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         web_port=args.web_port,
         request_timeout=args.timeout,
-        config=_parse_sets(args.set),
+        config=parse_assignments(args.set),
         quiet=args.quiet,
     )
     try:

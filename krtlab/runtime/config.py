@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ __all__ = [
     "ResolvedConfig",
     "apply_env",
     "import_handler",
+    "parse_assignments",
     "parse_env_file",
     "pb2_modules",
     "project_dir",
@@ -73,6 +74,19 @@ class ResolvedConfig(dict[str, str]):
             "file or the environment); KRE would not start the version with incomplete config"
             for key in self.missing
         ]
+
+
+def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, str]:
+    """``["K=V", ...]`` from the command line → ``{"K": "V"}`` (SpecError naming ``option``)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from krtlab.errors import SpecError
+
+            raise SpecError(f"{option} wants KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
 
 
 def parse_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
