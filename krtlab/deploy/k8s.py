@@ -30,12 +30,11 @@ Pure functions over :class:`~krtlab.spec.model.Manifest`: nothing here talks to 
 from __future__ import annotations
 
 import hashlib
-import random
-import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from krtlab.errors import SpecError
+from krtlab.spec.layout import id_source, layout, workflow_ids
 from krtlab.spec.model import Manifest
 
 from .k8s_objects import (
@@ -165,64 +164,17 @@ def find_entrypoint_service(
 
 
 def _id_source(version: str, runtime_id: str | None) -> Callable[[], str]:
-    """Ids like the admin API's (5 random lowercase letters, unique in the version), but drawn
-    from a generator seeded by the version so the same project always gives the same objects."""
-    rng = random.Random(f"krtlab:{runtime_id or ''}:{version}")
-    seen: set[str] = set()
-
-    def new() -> str:
-        while True:
-            value = "".join(rng.choices(string.ascii_lowercase, k=5))
-            if value not in seen:
-                seen.add(value)
-                return value
-
-    return new
+    """Ids like the admin API's, but drawn from a generator seeded by the version so the same
+    project always gives the same objects."""
+    return id_source(f"krtlab:{runtime_id or ''}:{version}")
 
 
 def kre_ids(
     version: str, runtime_id: str | None, workflows: Sequence[Sequence[str]]
 ) -> list[tuple[str, list[str], list[str]]]:
-    """``(workflow id, node ids, edge ids)`` per workflow (given as its node names), drawn in
-    the admin API's order (each node, the edge to it, then the workflow) from the version's
-    seeded generator: the ids the GraphQL API shows are those in the objects' labels."""
-    new_id = _id_source(version, runtime_id)
-    out = []
-    for nodes in workflows:
-        node_ids: list[str] = []
-        edge_ids: list[str] = []
-        for i in range(len(nodes)):
-            node_ids.append(new_id())
-            if i:
-                edge_ids.append(new_id())
-        out.append((new_id(), node_ids, edge_ids))
-    return out
-
-
-def _occurrences(
-    naming: Naming,
-    workflows: Sequence[tuple[str, str, Sequence[tuple[str, str, str, bool]]]],
-    ids: Sequence[tuple[str, list[str], list[str]]],
-) -> tuple[list[NodeOccurrence], dict[str, str]]:
-    """Lay out every workflow-node occurrence and the rpc → first subject map.
-
-    ``workflows`` holds ``(name, rpc, [(node, image, src, gpu), ...])``; ``ids`` comes from
-    :func:`kre_ids`.
-    """
-    out: list[NodeOccurrence] = []
-    subjects: dict[str, str] = {}
-    for (wf_name, rpc, nodes), (workflow_id, node_ids, edge_ids) in zip(
-        workflows, ids, strict=True
-    ):
-        subjects[rpc] = naming.first_subject(rpc)
-        chain = [subjects[rpc], *(naming.edge_subject(e) for e in edge_ids), ""]
-        for i, (node, image, src, gpu) in enumerate(nodes):
-            out.append(
-                NodeOccurrence(
-                    wf_name, workflow_id, node, node_ids[i], image, src, gpu, chain[i], chain[i + 1]
-                )
-            )
-    return out, subjects
+    """``(workflow id, node ids, edge ids)`` per workflow (given as its node names), from the
+    version's seeded generator: the ids the GraphQL API shows are those in the objects' labels."""
+    return workflow_ids(workflows, _id_source(version, runtime_id))
 
 
 def _config_values(manifest: Manifest, config: Mapping[str, str] | None) -> dict[str, str]:
@@ -265,15 +217,16 @@ def version_objects(
     nodes = {}
     for n in manifest.nodes:  # KRE's nodesMap: the last definition of a name wins
         nodes[n.name] = n
-    layout = []
     for wf in manifest.workflows:
         missing = [name for name in wf.sequential if name not in nodes]
         if missing:
             raise SpecError(f"workflow {wf.name!r}: node {missing[0]!r} is not defined")
-        steps = [(s, nodes[s].image, nodes[s].src, nodes[s].gpu) for s in wf.sequential]
-        layout.append((wf.name, wf.entrypoint, steps))
-    ids = kre_ids(version, runtime_id, [[n[0] for n in steps] for _, _, steps in layout])
-    occs, subjects = _occurrences(naming, layout, ids)
+    steps, subjects = layout(manifest, _id_source(version, runtime_id), prefix=naming.prefixed(""))
+    occs = [
+        NodeOccurrence(s.workflow, s.workflow_id, s.node, s.node_id, nodes[s.node].image,
+                       nodes[s.node].src, nodes[s.node].gpu, s.nats_input, s.nats_output)
+        for s in steps
+    ]  # fmt: skip
 
     objects: list[dict] = config_maps(naming, _config_values(manifest, config), subjects)
     objects += [node_deployment(naming, occ) for occ in occs]

@@ -122,13 +122,6 @@ class Naming:
     def metadata(self, name: str, labels: Mapping[str, str]) -> dict[str, object]:
         return {"name": name, "namespace": self.namespace, "labels": dict(labels)}
 
-    def first_subject(self, rpc: str) -> str:
-        """The subject the entrypoint requests for ``rpc`` (the first node's KRT_NATS_INPUT)."""
-        return self.prefixed(f"{self.version}-{rpc}-entrypoint")
-
-    def edge_subject(self, edge_id: str) -> str:
-        return self.prefixed(edge_id)
-
     @property
     def mongo_writer(self) -> str:
         return f"mongo_writer_data.{self.runtime_id}" if self.runtime_id else "mongo_writer"

@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import secrets
-import string
 import subprocess
 import sys
 import threading
@@ -26,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from krtlab.spec.layout import id_source, layout
 
 from .natsserver import NatsConnection, NatsServer
 from .procs import ServeError, describe_exit, follow_logs, spawn, stop_processes, tail, watch_exit
@@ -74,20 +74,6 @@ class Occurrence:
         out["input"], out["output"] = self.env["KRT_NATS_INPUT"], self.env["KRT_NATS_OUTPUT"]
         out["pid"] = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
         return out
-
-
-def _ids() -> Callable[[], str]:
-    """KRE's ids: 5 random lowercase letters, unique within the run."""
-    seen: set[str] = set()
-
-    def new() -> str:
-        while True:
-            value = "".join(random.choices(string.ascii_lowercase, k=5))
-            if value not in seen:
-                seen.add(value)
-                return value
-
-    return new
 
 
 def plan(
@@ -144,35 +130,30 @@ def plan(
         KRTLAB_STORE=str(Path(store_path(manifest.version)).resolve()),
         PYTHONUNBUFFERED="1",  # so print() in a node reaches the logs at once
     )
-    new_id = _ids()
     nodes = {n.name: n for n in manifest.nodes}
     logs = run_dir / "logs"
-    occurrences: list[Occurrence] = []
     routes: dict[str, dict[str, str]] = {}
-    subjects: dict[str, str] = {}  # KRE's nats_subject.json: rpc -> first node's subject
     for wf in manifest.workflows:
         rpc = rpcs.get(wf.entrypoint)
         if rpc is None:
             raise ServeError(f"workflow {wf.name!r}: rpc {wf.entrypoint!r} is not in {service}")
-        workflow_id = new_id()
-        chain = [f"{manifest.version}-{wf.entrypoint}-entrypoint"]
-        chain += [new_id() for _ in wf.sequential[1:]]  # KRE's Edge.ID between two nodes
-        chain.append("")  # the last node answers envelope.reply
-        subjects[wf.entrypoint] = chain[0]
         routes[wf.entrypoint] = {
             "workflow": wf.name,
             "input": rpc.input_type,
             "output": rpc.output_type,
         }
-        for i, name in enumerate(wf.sequential):
-            spec, node_id = nodes[name], new_id()
-            env = {**inherited, **config, **common}  # KRE: envFrom the config map, then env
-            env.update(KRT_WORKFLOW_NAME=wf.name, KRT_WORKFLOW_ID=workflow_id)
-            env.update(KRT_NODE_NAME=name, KRT_NODE_ID=node_id, KRT_HANDLER_PATH=spec.src)
-            env.update(KRT_NATS_INPUT=chain[i], KRT_NATS_OUTPUT=chain[i + 1])
-            runtime = "python" if spec.runtime == "python" else "go"
-            log = logs / f"{manifest.version}-{name}-{node_id}.log"
-            occurrences.append(Occurrence(wf.name, name, node_id, runtime, env, log))
+    # KRE's ids and subjects (the last node answers envelope.reply); subjects is nats_subject.json
+    steps, subjects = layout(manifest, id_source())
+    occurrences: list[Occurrence] = []
+    for step in steps:
+        spec = nodes[step.node]
+        env = {**inherited, **config, **common}  # KRE: envFrom the config map, then env
+        env.update(KRT_WORKFLOW_NAME=step.workflow, KRT_WORKFLOW_ID=step.workflow_id)
+        env.update(KRT_NODE_NAME=step.node, KRT_NODE_ID=step.node_id, KRT_HANDLER_PATH=spec.src)
+        env.update(KRT_NATS_INPUT=step.nats_input, KRT_NATS_OUTPUT=step.nats_output)
+        runtime = "python" if spec.runtime == "python" else "go"
+        log = logs / f"{manifest.version}-{step.node}-{step.node_id}.log"
+        occurrences.append(Occurrence(step.workflow, step.node, step.node_id, runtime, env, log))
 
     fds = descriptor_pb2.FileDescriptorSet(file=[fileset.descriptor(n) for n in fileset.all_files])
     (run_dir / "conf" / "descriptors.bin").write_bytes(fds.SerializeToString())
