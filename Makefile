@@ -1,34 +1,43 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both create .venv if needed.
+# `make demo` installs only what the demo runs (krtlab and its deploy extra); `make test` installs
+# the test extra (JupyterLab, Playwright, ...) and the system packages the suite needs
+# (.ci/system-packages: Graphviz, Chromium, openssl; with apt as root, else it prints the command).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(VENV)/.demo-installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[deploy]'
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.demo-installed
 
-install: $(STAMP)
+install: $(VENV)/.test-installed
 
-demo: $(STAMP)
+system-packages:
+	.ci/system-packages
+
+demo: $(VENV)/.demo-installed
 	$(BIN)/python -m krtlab.demo
 
-test: $(STAMP)
+test: $(VENV)/.test-installed system-packages
 	$(BIN)/ruff check krtlab tests bench templates/*.py
 	$(BIN)/ruff format --check krtlab tests bench templates/*.py
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(VENV)/.test-installed
 	$(BIN)/ruff check krtlab tests bench templates/*.py
 	$(BIN)/ruff format --check krtlab tests bench templates/*.py
 
-bench: $(STAMP)
+bench: $(VENV)/.test-installed
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/validate_build.py
 	$(BIN)/python bench/inprocess.py
