@@ -108,12 +108,15 @@ class MessageTypeError(KrtlabError, TypeError):
 class CaptureError(KrtlabError, ValueError):
     """A node function cannot be written out as a standalone ``main.py``.
 
-    ``node`` is the node name, ``name`` the Python name that could not be exported and ``where``
-    the cell/file and line that uses it, when known.
+    ``node`` is the node name, ``name`` the Python name that could not be exported, ``where``
+    the cell/file and line of the code at fault (the use, or the statement that made the value)
+    and ``reason`` why, with what to do instead, when known.
     """
 
-    def __init__(self, message: str, *, node: str = "", name: str = "", where: str = "") -> None:
-        self.node, self.name, self.where = node, name, where
+    def __init__(
+        self, message: str, *, node: str = "", name: str = "", where: str = "", reason: str = ""
+    ) -> None:
+        self.node, self.name, self.where, self.reason = node, name, where, reason
         super().__init__(message)
 
 

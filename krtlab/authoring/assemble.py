@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from krtlab.bundle.project import Project
 from krtlab.errors import ProtoError
 
@@ -24,7 +26,11 @@ def assemble(v: Version) -> Project:
         files[name] = text.encode()
     for node in v._nodes.values():
         if node.func is not None:
-            files[node.src] = _main_py(v, node).encode()
+            folder = posixpath.dirname(node.src)
+            node_files, origins = _node_files(v, node)
+            v._origins[node.src] = origins
+            for rel, data in node_files.items():
+                files[posixpath.join(folder, rel) if rel != "main.py" else node.src] = data
         elif node.source is not None:
             files[node.src] = node.source
         if node.executable:
@@ -38,10 +44,10 @@ def assemble(v: Version) -> Project:
     return project.with_generated_pb2()
 
 
-def _main_py(v: Version, node: Node) -> str:
-    from .handler_py import render_main_py
+def _node_files(v: Version, node: Node) -> tuple[dict[str, bytes], dict[int, str]]:
+    from .handler_py import node_files_and_origins
 
-    return render_main_py(
+    return node_files_and_origins(
         node=node.name,
         version=v.name,
         handler=node.func,

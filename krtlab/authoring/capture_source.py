@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from krtlab.errors import CaptureError
 
 __all__ = ["Ref", "Source", "class_source", "function_source", "location", "rewrite", "scan"]
+__all__ += ["statement_source"]
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -55,7 +56,8 @@ class Ref:
     """A use of a global name: 1-based line and 0-based character column in the block's text.
 
     ``col`` is -1 where the name cannot be renamed in place (inside a string annotation, or in a
-    ``global`` statement, then ``global_stmt`` is set).
+    ``global`` statement, then ``global_stmt`` is set). ``deferred`` marks uses inside a function
+    or lambda body: they are looked up when it is called, not when the block runs.
     """
 
     name: str
@@ -64,11 +66,13 @@ class Ref:
     annotation: bool = False
     store: bool = False
     global_stmt: bool = False
+    deferred: bool = False
 
 
 @dataclass(frozen=True)
 class Source:
-    """The dedented source of one ``def`` or ``class`` block and where it came from."""
+    """The dedented source of one ``def`` or ``class`` block (or one top-level statement) and
+    where it came from."""
 
     name: str
     text: str
@@ -79,6 +83,10 @@ class Source:
     @property
     def node(self) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef:
         return self.tree.body[0]  # type: ignore[return-value]
+
+    @property
+    def is_def(self) -> bool:
+        return isinstance(self.tree.body[0], _DEFS)
 
     def where(self, line: int = 1) -> str:
         """Location text for ``line`` of :attr:`text`."""
@@ -120,6 +128,16 @@ def _block(name: str, filename: str, lines: list[str], node: ast.AST) -> Source:
             where=where,
         )
     return Source(name, text, filename, start, tree)
+
+
+def statement_source(name: str, text: str, filename: str, first_line: int) -> Source:
+    """A top-level statement's text as a :class:`Source` (comments above it included)."""
+    tree = _parse(text)
+    if tree is None or not tree.body:
+        where = location(filename, first_line)
+        raise CaptureError(f"cannot read the statement that defines {name!r} ({where})",
+                           name=name, where=where)  # fmt: skip
+    return Source(name, text, filename, first_line, tree)
 
 
 def function_source(func: Callable) -> Source:
@@ -196,10 +214,11 @@ def class_source(cls: type) -> Source:
 
 
 class _Scope:
-    __slots__ = ("bound", "declared", "kind", "loads", "nonlocals", "parent", "stores")
+    __slots__ = ("bound", "declared", "deferred", "kind", "loads", "nonlocals", "parent", "stores")
 
     def __init__(self, kind: str, parent: _Scope | None) -> None:
         self.kind, self.parent = kind, parent
+        self.deferred = kind == "function" or (parent is not None and parent.deferred)
         self.bound: set[str] = set()
         self.declared: set[str] = set()  # `global x`
         self.nonlocals: set[str] = set()
@@ -250,7 +269,8 @@ class _Scanner(ast.NodeVisitor):
             self.annotation = outer
 
     def visit_Name(self, node: ast.Name) -> None:
-        ref = Ref(node.id, node.lineno, self._col(node), self.annotation)
+        ref = Ref(node.id, node.lineno, self._col(node), self.annotation,
+                  deferred=self.scope.deferred)  # fmt: skip
         if isinstance(node.ctx, ast.Load):
             self.scope.loads.append(ref)
         else:
@@ -265,7 +285,8 @@ class _Scanner(ast.NodeVisitor):
                          if isinstance(n, ast.Name)]  # fmt: skip
             except SyntaxError:
                 return
-            self.scope.loads += [Ref(n, node.lineno, -1, annotation=True) for n in names]
+            self.scope.loads += [Ref(n, node.lineno, -1, annotation=True,
+                                     deferred=self.scope.deferred) for n in names]  # fmt: skip
 
     def _arguments(self, args: ast.arguments) -> set[str]:
         for default in [*args.defaults, *args.kw_defaults]:
@@ -348,14 +369,17 @@ class _Scanner(ast.NodeVisitor):
         self.visit(node.target)
 
 
-def scan(source: Source) -> list[Ref]:
-    """Every use of a global name in ``source`` (and stores to ``global`` names), in order."""
+def scan(source: Source, *, stores: bool = False) -> list[Ref]:
+    """Every use of a global name in ``source`` (and stores to ``global`` names), in order;
+    with ``stores``, also the names a top-level statement binds (to rename them)."""
     scanner = _Scanner(source.text.splitlines())
     scanner.visit(source.tree)
     refs: list[Ref] = []
     for scope in scanner.scopes:
         refs += [r for r in scope.loads if scope.is_global(r.name)]
         refs += [r for r in scope.stores if scope.kind != "module" and r.name in scope.declared]
+        if stores and scope.kind == "module":
+            refs += scope.stores
     return sorted(refs, key=lambda r: (r.line, r.col))
 
 
@@ -384,7 +408,7 @@ def rewrite(source: Source, refs: list[Ref], renames: dict[str, str], drop: list
         if ref.global_stmt and ref.name in renames:
             edits |= {e for e in _names_after(source.text, ref.line, "global") if e[2] == ref.name}
     node = source.node
-    if node.name in renames:
+    if source.is_def and node.name in renames:
         keyword = "class" if isinstance(node, ast.ClassDef) else "def"
         edits |= set(_names_after(source.text, node.lineno, keyword)[:1])
     for line, col, old in sorted(edits, reverse=True):

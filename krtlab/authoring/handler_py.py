@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from krtlab.authoring.capture import Captured
 
 __all__ = ["ImportLine", "import_group", "literal_source", "proto_import", "render_imports"]
-__all__ += ["render_main_py"]
+__all__ += ["render_main_py", "render_node_files"]
 
 
 # -- writing import statements and constants (used by capture) --------------------------------
@@ -355,6 +355,57 @@ def render_main_py(
         CaptureError: if the functions cannot be exported (see
             :func:`~krtlab.authoring.capture.capture`) or have an unsupported signature.
     """
+    return _render(node, version, handler, init, input_type, output_type)[0]
+
+
+def node_files_and_origins(
+    *,
+    node: str,
+    version: str,
+    handler: Callable[..., Any],
+    init: Callable[..., Any] | None,
+    input_type: type | None,
+    output_type: type | None,
+) -> tuple[dict[str, bytes], dict[int, str]]:
+    """:func:`render_node_files`, and where each line of ``main.py`` came from (line ->
+    ``cell In[4], line 2``), for messages about the exported file."""
+    from krtlab.authoring.local_modules import local_files
+
+    text, captured, origins = _render(node, version, handler, init, input_type, output_type)
+    files = local_files(captured.local_modules, node=node)
+    files["main.py"] = text.encode()
+    return files, origins
+
+
+def render_node_files(
+    *,
+    node: str,
+    version: str,
+    handler: Callable[..., Any],
+    init: Callable[..., Any] | None,
+    input_type: type | None,
+    output_type: type | None,
+) -> dict[str, bytes]:
+    """Every file of a node's folder, keyed by path inside it: ``main.py`` (see
+    :func:`render_main_py`) and a copy of each local module it imports (``textutils.py``,
+    ``helpers/__init__.py``), with the local modules those import in turn.
+
+    Raises:
+        CaptureError: as :func:`render_main_py`, and for local modules that cannot be copied.
+    """
+    files, _ = node_files_and_origins(node=node, version=version, handler=handler, init=init,
+                                      input_type=input_type, output_type=output_type)  # fmt: skip
+    return files
+
+
+def _render(
+    node: str,
+    version: str,
+    handler: Callable[..., Any],
+    init: Callable[..., Any] | None,
+    input_type: type | None,
+    output_type: type | None,
+) -> tuple[str, Captured, dict[int, str]]:
     from krtlab.authoring.capture import capture  # capture imports the writers above
 
     handler = _unwrap(handler)
@@ -371,4 +422,15 @@ def render_main_py(
     # like isort/ruff: one blank line after the imports before a statement, two before a def
     first = ast.parse(blocks[0]).body[0]
     defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return head + ("\n\n\n" if isinstance(first, defs) else "\n\n") + "\n\n\n".join(blocks) + "\n"
+    text = head + ("\n\n\n" if isinstance(first, defs) else "\n\n")
+    origins: dict[int, str] = {}
+    shift = 1 if blocks[0].startswith("if __name__ not in") else 0  # the _REGISTER block
+    for i, block in enumerate(blocks):
+        if i:
+            text += "\n\n\n"
+        j = i - shift
+        if 0 <= j < len(captured.origins):
+            start = text.count("\n") + 1
+            origins.update({start + k: w for k, w in enumerate(captured.origins[j]) if w})
+        text += block
+    return text + "\n", captured, origins

@@ -39,10 +39,17 @@ def run_script(path: str | os.PathLike[str], module_name: str | None = None) -> 
         raise BundleError(f"{file} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # like `python script.py`: the script's folder comes first, so `import utils` beside it works
+    folder = str(file.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
+        if added and folder in sys.path:
+            sys.path.remove(folder)
         raise
     return module
 

@@ -95,6 +95,7 @@ class Version:
         self._base: Project | None = None  # set when loaded from a bundle
         self._loaded_snapshot: Manifest | None = None  # what the loaded krt.yml said
         self._proto_file = PUBLIC_PROTO
+        self._origins: dict[str, dict[int, str]] = {}  # src -> main.py line -> notebook cell
 
     # -- protos --------------------------------------------------------------------------------
 
@@ -309,8 +310,29 @@ class Version:
         return {n.name: n.contract for n in self._nodes.values() if n.contract is not None}
 
     def validate(self) -> Report:
-        """Check everything KRE would refuse and what would break at run time."""
-        return self.project().validate(self.contracts())
+        """Check everything KRE would refuse and what would break at run time.
+
+        Each node written from Python is also imported in a fresh interpreter, the way kre-py
+        loads it (``src.import_failed`` when that fails, located in the node's files and, for
+        generated code, in the cell or file it came from).
+        """
+        return self._validate(self.project())
+
+    def _validate(self, project: Project) -> Report:
+        from krtlab.bundle.prove import prove_imports
+
+        report = project.validate(self.contracts())
+        authored = {
+            n.name: n.src for n in self._nodes.values() if n.func is not None and n.kind == "python"
+        }
+        if not authored:
+            return report
+
+        def origin(file: str, line: int) -> str | None:
+            return self._origins.get(file, {}).get(line)
+
+        proof = prove_imports(project.files, authored, origin=origin)
+        return Report.of([*report.findings, *proof], report.subject) if proof else report
 
     def export(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the project folder (krt.yml, protos, src/, docs/). Refuses to replace files
@@ -328,7 +350,7 @@ class Version:
 
     def _checked_project(self) -> Project:
         project = self.project()
-        project.validate(self.contracts()).raise_for_errors()
+        self._validate(project).raise_for_errors()
         return project
 
     # -- running it locally (krtlab.runtime) -----------------------------------------------------

@@ -119,11 +119,23 @@ class Project:
         return proto_facts_from(compiled, proto)
 
     def source_facts(self) -> dict[str, SourceFacts]:
+        """Facts of each Python node's ``src``, and of the other ``.py`` files beside it (the
+        node's own modules, whose imports run on the same image)."""
         out: dict[str, SourceFacts] = {}
+        folders = set()
         for node in self.manifest.nodes:
             src = posixpath.normpath(node.src) if node.src else ""
             if src.endswith(".py") and src in self.files:
                 out[src] = read_python_source(self.files[src].decode("utf-8", errors="replace"))
+                folders.add(posixpath.dirname(src))
+        for path, data in self.files.items():
+            if (
+                path.endswith(".py")
+                and not path.endswith("_pb2.py")
+                and path not in out
+                and any(path.startswith(f + "/") for f in folders if f)
+            ):
+                out[path] = read_python_source(data.decode("utf-8", errors="replace"))
         return out
 
     # -- validation ----------------------------------------------------------------------------

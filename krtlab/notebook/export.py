@@ -153,6 +153,8 @@ def kernel_export(namespace: Mapping[str, Any], options: str) -> None:
     except KrtlabError as exc:
         answer = {"status": "error", "type": type(exc).__name__, "message": str(exc),
                   "paths": list(getattr(exc, "paths", []))}  # fmt: skip
+        if isinstance(exc, errors.CaptureError):  # keep where the notebook is at fault
+            answer["capture"] = {k: getattr(exc, k) for k in ("node", "name", "where", "reason")}
     display({RESULT_MIME: answer, "text/plain": answer["status"]}, raw=True)
 
 
@@ -226,6 +228,8 @@ def _error_from(answer: Mapping[str, Any]) -> KrtlabError:
         ]
         return ValidationError(Report.of(findings, answer["subject"]), answer["title"])
     kind, message = answer["type"], answer["message"]
+    if kind == "CaptureError":
+        return errors.CaptureError(message, **answer.get("capture", {}))
     if kind == "OverwriteError":
         return OverwriteError(message, answer.get("paths", []))
     cls = getattr(errors, kind, None)

@@ -44,7 +44,7 @@ def check_sources(
         facts = sources.get(src)
         if facts is None:
             continue
-        _check_python_src(check, node.name, node.image, src, facts, files, loc)
+        _check_python_src(check, node.name, node.image, src, facts, files, loc, sources)
 
 
 def _check_go_src(check, name: str, src: str, files, loc) -> None:
@@ -66,7 +66,9 @@ def _check_go_src(check, name: str, src: str, files, loc) -> None:
         )
 
 
-def _check_python_src(check, name, image, src, facts: SourceFacts, files, loc) -> None:
+def _check_python_src(
+    check, name, image, src, facts: SourceFacts, files, loc, sources=None
+) -> None:
     if facts.syntax_error:
         line, msg = facts.syntax_error
         check.error(
@@ -120,6 +122,32 @@ def _check_python_src(check, name, image, src, facts: SourceFacts, files, loc) -
         for p in (files or {})
         if p.startswith(folder + "/")
     )
+    known = _known_stock_image(image)
+    _check_imports(check, name, image, src, facts, files, local, known, loc)
+    # the node's own modules beside main.py run on the same image: their imports too
+    todo = [m for m, _ in facts.imports if m in local and m not in RUNNER_SHADOWED_MODULES]
+    seen: set[str] = set()
+    while todo and sources is not None:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for path in (f"{folder}/{module}.py", f"{folder}/{module}/__init__.py"):
+            helper = sources.get(path)
+            if helper is not None and helper.syntax_error is None:
+                _check_imports(check, name, image, path, helper, files, local, known, loc)
+                todo += [m for m, _ in helper.imports if m in local]
+
+
+def _known_stock_image(image: str) -> bool:
+    """A stock kre-py image of the KRT V1 era (1.x, 2.x), whose packages krtlab knows."""
+    if rules.image_repository(image) != "konstellation/kre-py":
+        return False
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2] or "latest"
+    return tag.split(".")[0] in ("1", "2")
+
+
+def _check_imports(check, name, image, path, facts, files, local, known, loc) -> None:
     stock = rules.image_repository(image) == "konstellation/kre-py"
     for module, line in facts.imports:
         if module in RUNNER_SHADOWED_MODULES:
@@ -128,16 +156,20 @@ def _check_python_src(check, name, image, src, facts: SourceFacts, files, loc) -
                 f"node {name!r} imports {module!r}, but kre-py's "
                 f"own {module}.py comes first on sys.path",
                 loc,
-                file=src,
+                file=path,
                 line=line,
                 hint=f"rename the module, e.g. {module}_{name.replace('-', '_')}",
             )
         elif stock and files is not None and not importable_on_kre_py(module, local):
-            check.warning(
+            # an import that always runs fails the node at start-up: certain breakage
+            certain = known and line in facts.certain_imports
+            report = check.error if certain else check.warning
+            report(
                 "src.import_not_in_image",
-                f"node {name!r} imports {module!r}, which the stock {image} image does not have",
+                f"node {name!r} imports {module!r}, which the stock {image} image does not have"
+                + ("; the node would fail to start" if certain else ""),
                 loc,
-                file=src,
+                file=path,
                 line=line,
                 hint=f"build a custom image FROM {image} that installs it, and use it as the "
                 "node's image",

@@ -76,6 +76,8 @@ class SourceFacts:
     handler_params: int = 0
     init_params: int | None = None
     imports: tuple[tuple[str, int], ...] = ()
+    # lines of the imports that run whenever the module loads (top level, not in try/if/def)
+    certain_imports: frozenset[int] = frozenset()
     input_ref: tuple[str, str] | None = None  # (module, Name) unpacked into
     output_ref: tuple[str, str] | None = None  # (module, Name) returned
     output_line: int | None = None

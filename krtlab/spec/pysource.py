@@ -36,6 +36,11 @@ def read_python_source(text: str) -> SourceFacts:
             imports.append((node.module.split(".")[0], node.lineno))
             for a in node.names:
                 names[a.asname or a.name] = (node.module, a.name)
+    certain = frozenset(
+        n.lineno
+        for n in tree.body
+        if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.level == 0)
+    )
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if node.name == "handler":
@@ -44,7 +49,7 @@ def read_python_source(text: str) -> SourceFacts:
                 init_params = len(node.args.args)
 
     if handler is None:
-        return SourceFacts(imports=tuple(imports), init_params=init_params)
+        return SourceFacts(imports=tuple(imports), certain_imports=certain, init_params=init_params)
 
     input_ref, output_ref, output_line = _infer_types(handler, names, aliases)
     return SourceFacts(
@@ -53,6 +58,7 @@ def read_python_source(text: str) -> SourceFacts:
         handler_params=len(handler.args.args),
         init_params=init_params,
         imports=tuple(imports),
+        certain_imports=certain,
         input_ref=input_ref,
         output_ref=output_ref,
         output_line=output_line,

@@ -122,10 +122,10 @@ with open("src/price/main.py", "w") as f:
 """,
     # In[12]: functions that cannot be exported
     """\
-scale = lambda x: x * 2
+scale = (x * 2 for x in range(3))
 
 def uses_lambda(req):
-    return scale(req.amount)
+    return next(scale)
 
 def uses_undefined(req):
     return req.amount * not_defined_anywhere
@@ -202,7 +202,8 @@ def test_notebook_errors_name_the_cell_and_line(notebook_run):
     assert (lambda_name, lambda_where) == ("scale", "cell In[12], line 4")
     assert lambda_error == (
         "cannot export 'scale', used by node 'bad' (cell In[12], line 4): "
-        "it is a lambda; define it with def instead"
+        "it is a generator: on the runner it would start again from the beginning, not where "
+        "the notebook left it; make a list of it (list(...)) or create it inside the function"
     )
     assert undefined_name == "not_defined_anywhere"
     assert undefined == (
