@@ -221,7 +221,8 @@ def test_go_node_pointing_at_source_is_an_error():
 def test_cli_json_and_strict(tmp_path, capsys):
     files = dict(load_project(EXAMPLES / "greeter").files)
     files["src/py-greeter/main.py"] = (
-        b"try:\n    import lightgbm\nexcept ImportError:\n    pass\n" + files["src/py-greeter/main.py"]
+        b"try:\n    import lightgbm\nexcept ImportError:\n    pass\n"
+        + files["src/py-greeter/main.py"]
     )
     for rel, data in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -632,7 +632,10 @@ class _Capturer:
         if reason is not None:
             raise self._error(name, where, reason)
         target = value
-        if not inspect.isfunction(value) and _attr(value, "__wrapped__") is not None:
+        made = self._made_by(value, binding)
+        if made is not None:  # a decorated def: the def re-applies its decorators
+            target = made
+        elif not inspect.isfunction(value) and _attr(value, "__wrapped__") is not None:
             try:  # a decorated function (lru_cache...): its def re-applies the decorators
                 target = inspect.unwrap(value)
             except ValueError:  # a __wrapped__ cycle
@@ -650,6 +653,25 @@ class _Capturer:
         if binding is not None and binding.kind not in (DEF, CLASS) and binding.single:
             return self._statement(name, binding, ns, where)
         return self._value(name, value, where, binding, history)
+
+    @staticmethod
+    def _made_by(value: Any, binding: Binding | None) -> Any:
+        """The function a ``def`` statement made, behind the decorators that wrap it."""
+        if binding is None or binding.kind != DEF:
+            return None
+        obj = value
+        for _ in range(20):
+            code = _attr(obj, "__code__")
+            if (
+                inspect.isfunction(obj)
+                and code.co_name == binding.stmt.node.name
+                and code.co_filename == binding.stmt.unit.filename
+            ):
+                return obj
+            obj = _attr(obj, "__wrapped__")
+            if obj is None:
+                return None
+        return None
 
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""
@@ -788,6 +810,15 @@ class _Capturer:
         for bound, key in self.bound.items():  # already imported or defined under a name
             if key[0] == "import" and self._import_value(key) is obj:
                 return bound
+        name = _attr(obj, "__name__")
+        for bound, key in self.bound.items():  # import uuid is there: uuid.UUID
+            space = self._import_value(key) if key[0] == "import" and not key[2] else None
+            if (
+                isinstance(space, ModuleType)
+                and isinstance(name, str)
+                and (_attr(space, name) is obj)
+            ):
+                return f"{bound}.{name}"
         if isinstance(obj, ModuleType):
             module = _PUBLIC_ALIASES.get(obj.__name__, obj.__name__)
             preferred = "np" if module == "numpy" else module.rsplit(".", 1)[-1]

@@ -156,12 +156,16 @@ def _walk_here(node: ast.AST) -> Iterator[ast.AST]:
     while todo:
         current = todo.pop()
         yield current
-        for child in ast.iter_child_nodes(current):
-            if isinstance(child, _SCOPES):
-                yield child  # the def itself binds its name; its body runs later
-                todo += getattr(child, "decorator_list", [])
-                continue
-            todo.append(child)
+        if isinstance(current, _SCOPES):  # it binds its name; only its header runs now
+            todo += getattr(current, "decorator_list", [])
+            todo += getattr(current, "bases", []) + [
+                k.value for k in getattr(current, "keywords", [])
+            ]
+            args = getattr(current, "args", None)
+            if isinstance(args, ast.arguments):
+                todo += [d for d in [*args.defaults, *args.kw_defaults] if d is not None]
+            continue
+        todo += ast.iter_child_nodes(current)
 
 
 def _bound_names(stmt: ast.stmt) -> dict[str, str]:

@@ -422,7 +422,7 @@ def may_change(value: Any, change: Any, own_class: Callable[[type], ast.ClassDef
         return False
     if isinstance(target, (logging.Logger, logging.LoggerAdapter)):
         return method not in _LOGGER_READS
-    if type(target).__module__ in ("builtins", "collections"):
+    if isinstance(target, (list, dict, set, bytearray)) or type(target).__module__ == "collections":
         return method in _BUILTIN_MUTATORS
     if type(target).__module__ == "numpy" and type(target).__name__ == "ndarray":
         return method in _NUMPY_MUTATORS

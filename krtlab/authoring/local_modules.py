@@ -159,7 +159,11 @@ def local_files(modules: Iterable[str], *, node: str = "") -> dict[str, bytes]:
             files[rel] = data
             if path.suffix == ".py":
                 text = data.decode("utf-8", errors="replace")
-                todo += [m for m in _imports(text) - done if module_origin(m) == "local"]
+                todo += [
+                    m
+                    for m in _imports(text) - done
+                    if not m.endswith("_pb2") and module_origin(m) == "local"
+                ]  # generated *_pb2 files: krtlab writes the node's own
         if total > MAX_LOCAL_BYTES:
             raise CaptureError(
                 f"node {node!r}: the local modules it imports ({', '.join(sorted(done))}) hold "

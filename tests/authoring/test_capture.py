@@ -178,7 +178,11 @@ def test_wrapped_nodes_are_captured_as_their_function(nodes):
 def test_scoping_keeps_locals_out(nodes):
     cap = capture([nodes.scoping], node="scoping")
     assert def_names(cap) == [
-        "LABELS", "GREETING", "LIMIT_IN_INNER", "LABELS_IN_METHOD", "scoping"
+        "LABELS",
+        "GREETING",
+        "LIMIT_IN_INNER",
+        "LABELS_IN_METHOD",
+        "scoping",
     ]  # fmt: skip  (constants in the order the module binds them)
     assert cap.imports == ("from __future__ import annotations", "from typing import Optional")
 
