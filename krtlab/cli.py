@@ -64,8 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _open(path: str) -> tuple[Any, dict[str, Any]]:
-    """(project, node contracts) for a folder, krt.yml, .krt or a Python script."""
+def _open(path: str) -> tuple[Any, Any]:
+    """(project, how to validate it) for a folder, krt.yml, .krt or a Python script; a script's
+    version is validated as ``v.validate()`` does (its node contracts, its nodes proven to
+    import)."""
     if path.endswith(".py"):
         from krtlab.authoring.script import version_from_script
 
@@ -76,10 +78,10 @@ def _open(path: str) -> tuple[Any, dict[str, Any]]:
         except Exception as exc:  # the user's script failed: say where, not a traceback
             where = _where(exc, path)
             raise BundleError(f"{path} failed: {where}{type(exc).__name__}: {exc}") from None
-        return v.project(), v.contracts()
+        return v.project(), v._validate
     from krtlab.bundle.load import load_project
 
-    return load_project(path), {}
+    return load_project(path), lambda project: project.validate({})
 
 
 def _where(exc: BaseException, path: str) -> str:
@@ -92,8 +94,8 @@ def _where(exc: BaseException, path: str) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    project, contracts = _open(args.path)
-    report = project.validate(contracts)
+    project, validate = _open(args.path)
+    report = validate(project)
     failed = not report.ok or (args.strict and report.warnings)
     if args.json:
         print(report.to_json(indent=2))
@@ -105,9 +107,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from krtlab.bundle.write import build_krt
 
-    project, contracts = _open(args.path)
+    project, validate = _open(args.path)
     project = project.with_generated_pb2()
-    report = project.validate(contracts)
+    report = validate(project)
     if not report.ok or (args.strict and report.warnings):
         print(str(report), file=sys.stderr)
         print(f"krtlab build: not writing {args.output}", file=sys.stderr)

@@ -101,6 +101,17 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
+@functools.lru_cache(maxsize=128)
+def _functions(text: str) -> dict[tuple[str, int], ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function of a source text by (name, first line), nested ones included."""
+    tree = _parse(text)
+    return {
+        (node.name, _start(node)): node
+        for node in (ast.walk(tree) if tree else ())
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
 def _start(node: ast.AST) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
 
@@ -144,14 +155,10 @@ def function_source(func: Callable) -> Source:
     """The ``def`` block of a function (dedented if nested), decorators included."""
     code = func.__code__
     lines = linecache.getlines(code.co_filename, getattr(func, "__globals__", None))
-    tree = _parse("".join(lines)) if lines else None
-    for node in ast.walk(tree) if tree else ():
-        if (
-            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.name == code.co_name
-            and _start(node) == code.co_firstlineno  # decorated: the first decorator's line
-        ):
-            return _block(code.co_name, code.co_filename, lines, node)
+    # decorated: the def starts at its first decorator's line
+    node = _functions("".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
+    if node is not None:
+        return _block(code.co_name, code.co_filename, lines, node)
     where = location(code.co_filename, code.co_firstlineno)
     raise CaptureError(
         f"cannot find the source of function {code.co_name!r} ({where}); was the file changed "

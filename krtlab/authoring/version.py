@@ -319,20 +319,26 @@ class Version:
         return self._validate(self.project())
 
     def _validate(self, project: Project) -> Report:
-        from krtlab.bundle.prove import prove_imports
+        from krtlab.bundle.prove import Proof
 
-        report = project.validate(self.contracts())
         authored = {
             n.name: n.src for n in self._nodes.values() if n.func is not None and n.kind == "python"
         }
-        if not authored:
+        proof = Proof(project.files, authored) if authored else None  # runs meanwhile
+        try:
+            report = project.validate(self.contracts())
+        except BaseException:
+            if proof is not None:
+                proof.cancel()
+            raise
+        if proof is None:
             return report
 
         def origin(file: str, line: int) -> str | None:
             return self._origins.get(file, {}).get(line)
 
-        proof = prove_imports(project.files, authored, origin=origin)
-        return Report.of([*report.findings, *proof], report.subject) if proof else report
+        found = proof.findings(origin)
+        return Report.of([*report.findings, *found], report.subject) if found else report
 
     def export(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the project folder (krt.yml, protos, src/, docs/). Refuses to replace files

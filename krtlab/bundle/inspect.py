@@ -13,7 +13,8 @@ __all__ = ["format_summary", "summarize"]
 
 
 def summarize(project: Project) -> dict[str, Any]:
-    """Plain data: version, entrypoint, rpcs, nodes (runtime, image, gpu, types), workflows."""
+    """Plain data: version, entrypoint, rpcs, nodes (runtime, image, gpu, types, the modules
+    beside their src), workflows."""
     from krtlab.spec.contracts import resolve_contract
 
     m = project.manifest
@@ -23,6 +24,15 @@ def summarize(project: Project) -> dict[str, Any]:
     nodes = []
     for n in m.nodes:
         c = resolve_contract(n.name, n.src, proto, sources, {}) if rpcs else None
+        src = posixpath.normpath(n.src) if n.src else ""
+        folder = posixpath.dirname(src)
+        # the node's own modules beside its src (copied from beside the notebook on export)
+        modules = sorted(
+            p[len(folder) + 1 :]
+            for p in project.files
+            if folder and p.startswith(folder + "/") and p != src and p.endswith(".py")
+            and not p.endswith("_pb2.py")
+        )  # fmt: skip
         nodes.append(
             {
                 "name": n.name,
@@ -33,6 +43,7 @@ def summarize(project: Project) -> dict[str, Any]:
                 "size": len(project.files.get(posixpath.normpath(n.src), b"")) if n.src else 0,
                 "input": c.input if c else None,
                 "output": c.output if c else None,
+                "modules": modules,
             }
         )
     compiled = project.compiled
@@ -80,4 +91,6 @@ def format_summary(data: dict[str, Any]) -> str:
         )
         lines.append(f"  {n['name']:<19} {n['runtime']:<6} {n['image']}{gpu}")
         lines.append(f"  {'':<19} {n['src']}{types}")
+        if n.get("modules"):
+            lines.append(f"  {'':<19} with {', '.join(n['modules'])}")
     return "\n".join(lines)

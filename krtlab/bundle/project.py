@@ -199,7 +199,11 @@ class Project:
                 if path not in files:
                     code = code or generate_pb2(compiled, proto).encode()
                     files[path] = code
-        return Project(files, self.origin, self.executables, list(self.problems))
+        copy = Project(files, self.origin, self.executables, list(self.problems))
+        for cached in ("parsed", "manifest", "compiled"):  # krt.yml and protos are the same
+            if cached in self.__dict__:
+                copy.__dict__[cached] = self.__dict__[cached]
+        return copy
 
     def summary(self) -> dict[str, Any]:
         """A plain-data description for ``krtlab inspect`` and notebooks."""

@@ -379,7 +379,8 @@ SHORT = re.compile(rf"\\b[a-z]{{1,{LIMIT}}}\\b")
 def short(req: pb.Request) -> pb.Response:
     return pb.Response(text=" ".join(SHORT.findall(req.text)), value=LIMIT)
 """,
-        expect={"text": "cat and the hat", "value": 10.0},
+        request={"text": "The cat and the elephant"},
+        expect={"text": "cat and the", "value": 10.0},
     ),
     _p(
         "bound-by-for-loop",

@@ -61,7 +61,7 @@ def _run(p: Pattern, base: Path) -> dict:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in notebook_cells(p)]
     nbformat.write(nb, work / "pattern.ipynb")
-    out: dict = {}
+    out: dict = {"work": work}
     proc = _krtlab("export", "pattern.ipynb", "-o", "exported", cwd=work)
     out["notebook"] = {"rc": proc.returncode, "err": proc.stderr}
     if proc.returncode == 0:
@@ -152,6 +152,9 @@ def test_local_modules_travel_with_the_node(corpus):
     assert not any("__pycache__" in f for f in files)
     files = corpus["import-as"]["notebook"]["files"]
     assert {"src/n/pkg/__init__.py", "src/n/pkg/sub.py"} <= set(files)
+    # krtlab inspect shows them with the node
+    inspect = _krtlab("inspect", "exported", cwd=corpus["local-package"]["work"])
+    assert "with helpers/__init__.py, helpers/marks.py, helpers/text.py" in inspect.stdout
 
 
 @pytest.mark.slow

@@ -22,8 +22,9 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
+from krtlab.authoring.capture_changes import may_change
 from krtlab.authoring.capture_history import Change
-from krtlab.authoring.capture_values import MAX_ARRAY, live_reason, may_change, value_source
+from krtlab.authoring.capture_values import MAX_ARRAY, live_reason, value_source
 
 
 class Tier(enum.Enum):

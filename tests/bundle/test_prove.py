@@ -67,7 +67,7 @@ def test_unchanged_nodes_are_not_proven_twice(monkeypatch):
     def no_second_run(*args, **kwargs):
         raise AssertionError("proved again")
 
-    monkeypatch.setattr(prove, "_run", no_second_run)
+    monkeypatch.setattr(prove, "_Job", no_second_run)
     assert prove_imports(files, {"once": "src/once/main.py"}) == []
     files["src/once/extra.py"] = b""  # the folder changed: proven again
     with pytest.raises(AssertionError, match="proved again"):

@@ -1,0 +1,165 @@
+"""Naming what a captured node imports (internal): modules, library objects, the import
+statements the notebook wrote, and the local modules that must travel with the node."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from types import ModuleType
+from typing import Any
+
+from krtlab.authoring.capture_common import (
+    _PUBLIC_ALIASES,
+    NOWHERE,
+    RESERVED,
+    RUNNER_MODULES,
+    Item,
+    _attr,
+    _exportable_def,
+    _fresh,
+)
+from krtlab.authoring.capture_history import Binding, History
+from krtlab.authoring.capture_values import is_builtin
+from krtlab.authoring.handler_py import ImportLine, import_group
+from krtlab.errors import CaptureError
+
+__all__ = ["Imports"]
+
+
+class Imports:
+    """The import half of :class:`~krtlab.authoring.capture_resolve.Capturer`."""
+
+    def _name_for(self, obj: Any, where: str, needs: set[tuple], history) -> str | None:
+        """The expression naming a class, function or module in a written-back value."""
+        builtin = is_builtin(obj)
+        if builtin is not None:
+            return builtin
+        for bound, key in self.bound.items():  # already imported or defined under a name
+            if key[0] == "import" and self._import_value(key) is obj:
+                return bound
+        name = _attr(obj, "__name__")
+        for bound, key in self.bound.items():  # import uuid is there: uuid.UUID
+            space = self._import_value(key) if key[0] == "import" and not key[2] else None
+            if (
+                isinstance(space, ModuleType)
+                and isinstance(name, str)
+                and (_attr(space, name) is obj)
+            ):
+                return f"{bound}.{name}"
+        if isinstance(obj, ModuleType):
+            module = _PUBLIC_ALIASES.get(obj.__name__, obj.__name__)
+            preferred = "np" if module == "numpy" else module.rsplit(".", 1)[-1]
+            return self._fresh_import(module, "", preferred, where)
+        own = inspect.isfunction(obj) or isinstance(obj, type)
+        if own and obj.__module__ in self.home:
+            ns, name = self.home[obj.__module__], obj.__name__
+            try:
+                if ns.get(name) is obj:  # its own name: however the notebook made it
+                    key = self._resolve(name, ns, where)
+                elif _exportable_def(obj):
+                    key = self._define(obj, where)
+                else:
+                    return None
+            except CaptureError:
+                return None
+            if key is not None:
+                needs.add(key)
+            return name
+        public = self._importable(obj, history)
+        if public is None:
+            return None
+        return self._fresh_import(public[0], public[1], public[1], where)
+
+    def _fresh_import(self, module: str, attr: str, preferred: str, where: str) -> str:
+        taken = set(self.bound) | set(RESERVED)
+        for r in self.records:
+            if (r.module, r.attr) == (module, attr):
+                return r.bound
+        name = _fresh(preferred, taken)
+        self._import(name, module, attr, where)
+        return name
+
+    @staticmethod
+    def _import_value(key: tuple) -> Any:
+        module = sys.modules.get(key[1])
+        return _attr(module, key[2]) if key[2] else module
+
+    def _importable(self, value: Any, history: History | None = None) -> tuple[str, str] | None:
+        """(shortest public module exposing ``value``, its name there), or None."""
+        module, name = _attr(value, "__module__"), _attr(value, "__qualname__")
+        if not (isinstance(module, str) and isinstance(name, str) and name.isidentifier()):
+            return None
+        if module == "__main__" or module in self.home:
+            return None
+        parts = module.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        public = [p for p in prefixes if not any(s.startswith("_") for s in p.split("."))]
+        alias = [_PUBLIC_ALIASES[module]] if module in _PUBLIC_ALIASES else []  # posix -> os
+        for candidate in [*alias, *public, module.lstrip("_"), module]:  # _io -> io
+            if _attr(sys.modules.get(candidate), name) is value:
+                return candidate, name
+        return None
+
+    def _import_statement(
+        self, name: str, binding: Binding, where: str, claim: bool = True
+    ) -> tuple | str | None:
+        """``name`` as the import statement that bound it (``from utils import WORD_RE``)."""
+        node = binding.stmt.node
+        for alias in getattr(node, "names", ()):
+            bound = alias.asname or alias.name.split(".")[0]
+            if bound != name:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level or not node.module:
+                    return "unresolved"
+                module, attr = node.module, alias.name
+            elif alias.asname:
+                module, attr = alias.name, ""
+            else:
+                module, attr = alias.name.split(".")[0], ""
+            if not claim:
+                self._record(name, module, attr, where)
+                return None
+            return self._import(name, module, attr, where)
+        return "unresolved"
+
+    def _import(self, name: str, module: str, attr: str, where: str) -> None:
+        top = module.split(".")[0]
+        if top in RUNNER_MODULES:
+            raise self._error(
+                name, where, f"the kre-py runner has its own module {top!r}, which would be "
+                "imported instead; rename your module",
+            )  # fmt: skip
+        if module == "__main__" or module in self.home:
+            raise self._error(name, where, "it is the notebook/script module itself")
+        if not attr and "." in module and name == module.rsplit(".", 1)[1]:
+            module, attr = module.rsplit(".", 1)  # from os import path
+        record = self._record(name, module, attr, where)
+        self._claim(name, ("import", record.module, record.attr), where)
+        return None
+
+    def _record(self, name: str, module: str, attr: str, where: str) -> ImportLine:
+        from krtlab.authoring.local_modules import module_origin
+
+        record = ImportLine(module, attr, "" if name == (attr or module) else name)
+        self.records.add(record)
+        top = module.split(".")[0]
+        if import_group(module) == 2 and not top.endswith("_pb2") and module_origin(top) == "local":
+            self.local.add(top)  # a utils.py beside the notebook: it travels with the node
+        return record
+
+    def _proto(self, name: str, module: str, top: str, path: tuple[str, ...], where: str):
+        if not path:
+            return self._import(name, module, top, where)
+        # nested types are reached through their top-level class: Item = Request.Item
+        key = ("import", module, top)
+        top_name = next((n for n, k in self.bound.items() if k == key), None)
+        if top_name is None:
+            top_name = _fresh(top, set(self.bound))
+            self._import(top_name, module, top, where)
+        item_key = ("const", name)
+        text = ".".join([top_name, *path])
+        self.items.setdefault(item_key, Item(item_key, "const", (name,), NOWHERE, text=text))
+        self._claim(name, ("import", module, top, *path), where)
+        return item_key
