@@ -208,8 +208,9 @@ def _bound_names(stmt: ast.stmt) -> dict[str, str]:
     return found
 
 
-def _changes(stmt: Statement) -> Iterator[tuple[str, Change]]:
-    """(name, change) for every in-place change a top-level statement makes to a global."""
+def _changes(stmt: Statement, cell: bool) -> Iterator[tuple[str, Change]]:
+    """(name, change) for every in-place change a top-level statement makes to a global
+    (``cell``: the statement is in a Jupyter cell, whose last expression is shown)."""
     node = stmt.node
     effects = {id(s.value) for s in _walk_here(node) if isinstance(s, ast.Expr)}
     for sub in _walk_here(node):
@@ -245,7 +246,7 @@ def _changes(stmt: Statement) -> Iterator[tuple[str, Change]]:
                     stmt.last_in_unit
                     and isinstance(node, ast.Expr)
                     and node.value is sub
-                    and _is_cell(stmt.unit.filename)
+                    and cell
                 )
                 yield name, Change("call", stmt, sub.lineno, path, func.attr, keywords, inplace,
                                    bool(shown), id(sub) in effects)  # fmt: skip
@@ -254,10 +255,6 @@ def _changes(stmt: Statement) -> Iterator[tuple[str, Change]]:
             name, path = _root(sub.args[0])
             if name is not None:
                 yield name, Change("store", stmt, sub.lineno, path)
-
-
-def _is_cell(filename: str) -> bool:
-    return filename in _cell_numbers()
 
 
 class History:
@@ -269,13 +266,14 @@ class History:
         self._changes: dict[str, list[Change]] = {}
         self._stars: list[tuple[Statement, str]] = []
         self._by_file = {unit.filename: (u, unit) for u, unit in enumerate(units)}
+        cells = set(_cell_numbers())
         for u, unit in enumerate(units):
             body = unit.tree.body
             for i, node in enumerate(body):
                 stmt = Statement((u, i), node, unit, i == len(body) - 1)
                 for name, kind in _bound_names(node).items():
                     self._bindings.setdefault(name, []).append(Binding(name, kind, stmt))
-                for name, change in _changes(stmt):
+                for name, change in _changes(stmt, unit.filename in cells):
                     self._changes.setdefault(name, []).append(change)
                 if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     if any(a.name == "*" for a in node.names):
