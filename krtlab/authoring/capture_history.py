@@ -243,10 +243,7 @@ def _changes(stmt: Statement, cell: bool) -> Iterator[tuple[str, Change]]:
             name, path = _root(func.value)
             if name is not None:
                 shown = (
-                    stmt.last_in_unit
-                    and isinstance(node, ast.Expr)
-                    and node.value is sub
-                    and cell
+                    stmt.last_in_unit and isinstance(node, ast.Expr) and node.value is sub and cell
                 )
                 yield name, Change("call", stmt, sub.lineno, path, func.attr, keywords, inplace,
                                    bool(shown), id(sub) in effects)  # fmt: skip
