@@ -53,6 +53,7 @@ __all__ = [
     "__version__",
     "load",
     "load_project",
+    "version_name",
 ]
 
 _LAZY = {
@@ -64,6 +65,7 @@ _LAZY = {
     "Manifest": "krtlab.spec.model",
     "Project": "krtlab.bundle.project",
     "load_project": "krtlab.bundle.load",
+    "version_name": "krtlab.spec.names",
 }
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from krtlab.bundle.project import Project
     from krtlab.spec.findings import Finding, Report
     from krtlab.spec.model import Manifest
+    from krtlab.spec.names import version_name
 
 
 def __getattr__(name: str) -> Any:

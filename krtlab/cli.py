@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS = (
     "krtlab.runtime.cli_local",
     "krtlab.runtime.cli_serve",
+    "krtlab.runtime.cli_check",
     "krtlab.notebook.cli_graph",
     "krtlab.notebook.cli_notebook",
     "krtlab.deploy.cli_k8s",

@@ -10,7 +10,7 @@ EXPECTED = {
     "ExecutableNotFound", "Finding", "KrtlabError", "Manifest",
     "MessageTypeError", "Node", "OverwriteError", "Project", "ProtoError", "Report", "SpecError",
     "UnsafeArchiveError", "ValidationError", "Version", "Workflow", "__version__", "load",
-    "load_project",
+    "load_project", "version_name",
 }  # fmt: skip
 
 

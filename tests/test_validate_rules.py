@@ -171,7 +171,7 @@ def test_imports_missing_from_the_runner_image_fail_the_node_when_they_always_ru
     warned = {f.code: f for f in report.warnings}
     assert warned["src.shadowed_import"].line == 3
     assert not any("numpy" in f.message for f in report.findings)
-    # guarded (try/except, inside a function) or on an image whose packages krtlab does not
+    # guarded (try/except ImportError) or on an image whose packages krtlab does not
     # know: perhaps fine, so a warning
     guarded = b"try:\n    import lightgbm\nexcept ImportError:\n    lightgbm = None\n"
     files["src/py-greeter/main.py"] = guarded + main_py

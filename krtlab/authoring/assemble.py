@@ -35,6 +35,9 @@ def assemble(v: Version) -> Project:
             files[node.src] = node.source
         if node.executable:
             executables.add(node.src)
+    from .images import image_files
+
+    files.update(image_files(v))  # requirements.txt and Dockerfiles of custom images
     files.update(v._assets)
     if "docs/README.md" not in files and (base is None or v._protos.messages):
         from krtlab.bundle.docs import render_docs

@@ -130,6 +130,8 @@ class Node:
             self.__wrapped__ = func
             self.__doc__ = func.__doc__
         self.src = src or f"src/{name}/main.py"
+        self.requirements: tuple[str, ...] = ()  # packages beyond the stock image
+        self.runner: str | None = None  # the stock kre-py image its code runs on
 
     # -- notebook ergonomics -------------------------------------------------------------------
 

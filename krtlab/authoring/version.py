@@ -12,7 +12,8 @@ from krtlab.errors import SpecError
 from krtlab.spec import rules
 from krtlab.spec.facts import NodeContract
 from krtlab.spec.findings import Report
-from krtlab.spec.model import ConfigSpec, EntrypointSpec, Manifest, WorkflowSpec
+from krtlab.spec.model import ConfigSpec, EntrypointSpec, Manifest, NodeSpec, WorkflowSpec
+from krtlab.spec.names import bump_name
 from krtlab.spec.suggest import did_you_mean
 
 from .node import Node, check_name, read_binary
@@ -96,6 +97,17 @@ class Version:
         self._loaded_snapshot: Manifest | None = None  # what the loaded krt.yml said
         self._proto_file = PUBLIC_PROTO
         self._origins: dict[str, dict[int, str]] = {}  # src -> main.py line -> notebook cell
+        self._requirements: tuple[str, ...] = ()
+        self._image_prefix: str | None = None
+
+    def bump(self, part: str = "patch") -> str:
+        """Rename the version to its next version and return the new name (``v.name`` changes
+        in place): ``price-estima-v1-4-2`` → ``price-estima-v1-4-3``; ``part`` is ``"patch"``,
+        ``"minor"``, ``"major"`` or ``"pre"`` (``rc.1`` → ``rc.2``). The name must end in a
+        version part, as :func:`krtlab.version_name` writes it (``greeter-v1`` does too);
+        SpecError otherwise. See :func:`krtlab.spec.names.bump_name`."""
+        self.name = bump_name(self.name, part)
+        return self.name
 
     # -- protos --------------------------------------------------------------------------------
 
@@ -136,13 +148,24 @@ class Version:
         name: str | None = None,
         image: str = rules.DEFAULT_PY_IMAGE,
         gpu: bool = False,
+        requirements: Iterable[str] = (),
+        runner: str | None = None,
     ) -> Any:
         """Decorator: make a function a Python node.
 
         The function takes ``(ctx, request)`` or ``(request)``, may be ``async``, and returns the
         output message; its type hints give the node's message types. ``name`` defaults to the
         function name with ``_`` turned into ``-``.
+
+        ``image`` is a stock ``konstellation/kre-py:<tag>`` (its Python, packages and ``ctx``
+        are what the node gets; see :mod:`krtlab.spec.runners`), or your own image: then
+        ``runner`` names the stock image it is built ``FROM``. ``requirements``
+        (``["lightgbm==4.5.0"]``) are packages the image lacks: krtlab then writes an image
+        ``FROM`` the stock one that installs them (see :meth:`image_prefix`).
         """
+        from .images import check_node_image
+
+        reqs, base = check_node_image(name, image, requirements, runner)
 
         def register(fn: Callable[..., Any]) -> Node:
             if isinstance(fn, Node):
@@ -154,6 +177,7 @@ class Version:
             if reason:
                 raise SpecError(f"node {node_name!r}: image {image!r}: {reason}")
             node = Node(node_name, func=fn, image=image, gpu=gpu)
+            node.requirements, node.runner = reqs, base
             old = self._nodes.get(node_name)
             if (
                 old is not None
@@ -246,6 +270,28 @@ class Version:
     def workflows(self) -> dict[str, Workflow]:
         return dict(self._workflows)
 
+    # -- images ----------------------------------------------------------------------------------
+
+    def requirements(self, *requirements: str) -> tuple[str, ...]:
+        """Packages every Python node needs beyond its stock image (``"pyyaml==6.0.2"``);
+        with none given, the current list. Nodes then run on images krtlab writes a
+        ``Dockerfile`` for (see :meth:`image_prefix`)."""
+        from .images import check_requirements
+
+        if requirements:
+            self._requirements = check_requirements(
+                [*self._requirements, *requirements], "v.requirements"
+            )
+        return self._requirements
+
+    def image_prefix(self, prefix: str) -> None:
+        """Where the images krtlab writes Dockerfiles for are pushed
+        (``"registry.example.com/team"``): nodes get ``<prefix>/<version>-runner:<tag>-<hash>``."""
+        reason = rules.check_image_reference(f"{prefix.rstrip('/')}/x:1")
+        if reason:
+            raise SpecError(f"image prefix {prefix!r}: {reason}")
+        self._image_prefix = prefix.rstrip("/")
+
     # -- config and assets ---------------------------------------------------------------------
 
     def config(self, *variables: str, files: Iterable[str] = (), **values: str) -> None:
@@ -294,10 +340,16 @@ class Version:
             description=self.description,
             entrypoint=EntrypointSpec(self._proto_file, self.entrypoint_image),
             config=ConfigSpec(tuple(self._variables), tuple(self._files)),
-            nodes=tuple(n.spec for n in self._nodes.values()),
+            nodes=tuple(self._node_spec(n) for n in self._nodes.values()),
             workflows=tuple(w.spec for w in self._workflows.values()),
             krt_version=self._base.manifest.krt_version if self._base is not None else None,
         )
+
+    def _node_spec(self, node: Node) -> NodeSpec:
+        from .images import node_image
+
+        image = node_image(self, node)
+        return NodeSpec(node.name, image.name if image else node.image, node.src, node.gpu)
 
     def project(self) -> Project:
         """The whole bundle in memory: krt.yml, protos, sources, generated code, assets, docs."""
@@ -324,9 +376,14 @@ class Version:
         authored = {
             n.name: n.src for n in self._nodes.values() if n.func is not None and n.kind == "python"
         }
+        from .images import image_findings, node_envs
+
         proof = Proof(project.files, authored) if authored else None  # runs meanwhile
         try:
-            report = project.validate(self.contracts())
+            report = project.validate(self.contracts(), node_envs(self, project))
+            extra = image_findings(self)
+            if extra:
+                report = Report.of([*report.findings, *extra], report.subject)
         except BaseException:
             if proof is not None:
                 proof.cancel()
@@ -383,6 +440,24 @@ class Version:
         from krtlab.runtime.metrics import metrics_for
 
         return metrics_for(self)
+
+    def check(
+        self, requests: Any = None, *, python: str | None = None, progress: Any = None
+    ) -> Any:
+        """Run the Python nodes for real on their runner image's Python (kre-py 1.23–1.25:
+        3.7, 1.26–2.1: 3.9, with protobuf 3.13.0 and the image's pins of what they import) and
+        compare the answers with local runs.
+
+        ``requests`` is ``{"Rpc": [{...}, ...]}``; by default the last requests of ``v.run``
+        are replayed. ``python`` is an interpreter path (or a version such as ``"3.9"``) to use
+        instead of searching pyenv, uv and ``PATH``. Returns a
+        :class:`krtlab.runtime.check_result.CheckResult` (``ok``, ``status``: ``ok``,
+        ``failed`` or ``not checked``); progress shows in the cell (else on stderr).
+        """
+        from krtlab.runtime.check import check_version, default_progress
+
+        say = default_progress() if progress is None else progress or None
+        return check_version(self, requests, python=python, progress=say)
 
     def __repr__(self) -> str:
         return (

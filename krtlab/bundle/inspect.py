@@ -15,15 +15,22 @@ __all__ = ["format_summary", "summarize"]
 def summarize(project: Project) -> dict[str, Any]:
     """Plain data: version, entrypoint, rpcs, nodes (runtime, image, gpu, types, the modules
     beside their src), workflows."""
+    from krtlab.bundle.images import envs_from_files
     from krtlab.spec.contracts import resolve_contract
+    from krtlab.spec.runners import kre_py_runner
 
     m = project.manifest
+    envs = envs_from_files(project.files, m)
+    report = project.validate(envs=envs)
     proto = project.proto_facts()
     sources = project.source_facts()
     rpcs = (proto.rpcs or {}) if proto is not None and not proto.issues else {}
     nodes = []
-    for n in m.nodes:
+    for i, n in enumerate(m.nodes):
         c = resolve_contract(n.name, n.src, proto, sources, {}) if rpcs else None
+        env = envs.get(n.name)
+        runner = kre_py_runner(env.base if env is not None and env.base else n.image)
+        found = [f for f in report.findings if f.loc[:2] == ("nodes", i)]
         src = posixpath.normpath(n.src) if n.src else ""
         folder = posixpath.dirname(src)
         # the node's own modules beside its src (copied from beside the notebook on export)
@@ -44,6 +51,10 @@ def summarize(project: Project) -> dict[str, Any]:
                 "input": c.input if c else None,
                 "output": c.output if c else None,
                 "modules": modules,
+                "runner": runner.image if runner else None,
+                "python": runner.python_text if runner else None,
+                "requirements": list(env.requirements) if env is not None else [],
+                "findings": [f"{f.severity}: {f.where()}: {f.message}" for f in found],
             }
         )
     compiled = project.compiled
@@ -91,6 +102,12 @@ def format_summary(data: dict[str, Any]) -> str:
         )
         lines.append(f"  {n['name']:<19} {n['runtime']:<6} {n['image']}{gpu}")
         lines.append(f"  {'':<19} {n['src']}{types}")
+        if n.get("runner"):
+            lines.append(f"  {'':<19} runs on {n['runner']} (Python {n['python']})")
+        if n.get("requirements"):
+            lines.append(f"  {'':<19} installs {', '.join(n['requirements'])}")
         if n.get("modules"):
             lines.append(f"  {'':<19} with {', '.join(n['modules'])}")
+        for text in n.get("findings", []):
+            lines.append(f"  {'':<19} {text}")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from krtlab.errors import ProtoError
-from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, RpcFacts, SourceFacts
+from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, RpcFacts, SourceFacts
 from krtlab.spec.findings import ERROR, Finding, Report
 from krtlab.spec.model import Manifest
 from krtlab.spec.pysource import read_python_source
@@ -140,8 +140,14 @@ class Project:
 
     # -- validation ----------------------------------------------------------------------------
 
-    def validate(self, contracts: Mapping[str, NodeContract] | None = None) -> Report:
-        """Everything KRE (and kli) would refuse, plus what breaks at run time."""
+    def validate(
+        self,
+        contracts: Mapping[str, NodeContract] | None = None,
+        envs: Mapping[str, NodeEnv] | None = None,
+    ) -> Report:
+        """Everything KRE (and kli) would refuse, plus what breaks at run time; ``envs`` tells
+        what nodes run on beyond krt.yml (custom images' bases, declared requirements), read
+        from the bundle's ``images/*/Dockerfile`` and ``requirements.txt`` files by default."""
         parsed = self.parsed
         if isinstance(parsed, YamlSyntaxError):
             finding = Finding(
@@ -160,6 +166,10 @@ class Project:
                 ),
             )
             return Report.of([finding, *self.problems], self.origin)
+        if envs is None:
+            from krtlab.bundle.images import envs_from_files
+
+            envs = envs_from_files(self.files, self.manifest)
         report = validate(
             parsed,
             manifest_file=self.manifest_name,
@@ -167,6 +177,7 @@ class Project:
             proto=self.proto_facts(),
             sources=self.source_facts(),
             contracts=contracts,
+            envs=envs,
             subject=self.manifest.version or self.origin,
         )
         if self.problems:

@@ -1,9 +1,10 @@
 """Deploying a version to a KAI Server from a notebook: ``deploy(v)`` and the :class:`Deployment`.
 
 ``deploy`` walks KRE's lifecycle the way a person would in the UI: validate and build the
-``.krt`` (a version with errors never leaves the notebook), upload it, wait until KRE has
-checked it (CREATED), set config values, start it and wait until its nodes run (STARTED),
-and optionally publish it. Every KRE refusal surfaces with KRE's own message.
+``.krt`` (a version with errors never leaves the notebook), check that the runtime has no
+version of that name yet, upload it, wait until KRE has checked it (CREATED), set config
+values, start it and wait until its nodes run (STARTED), and optionally publish it. Every KRE
+refusal surfaces with KRE's own message.
 
 Config values sent are only the explicit ``config=`` ones and those given in the notebook with
 ``v.config(KEY="value")``: values from ``.env`` files or the environment often hold local
@@ -94,8 +95,10 @@ def deploy(
 
     Raises:
         ValidationError: the version has errors; nothing was uploaded.
-        DeployError: KRE refused a step (its message, code and details) or the version landed
-            in ERROR (KRE's ``errors`` listed). AuthError for token or permission problems.
+        DeployError: the runtime already has a version of that name (checked before the
+            upload, which then does not happen; the error suggests the next free name), KRE
+            refused a step (its message, code and details) or the version landed in ERROR
+            (KRE's ``errors`` listed). AuthError for token or permission problems.
         DeployTimeout: a status (or, with ``cluster``, running pods) was not reached within
             ``timeout``.
     """
@@ -106,6 +109,7 @@ def deploy(
     kai = _as_server(server)
     data = build_bytes(version)
     say(f"built {version.name}.krt ({len(data):,} bytes), no validation errors")
+    refuse_duplicate(version, kai, authored=version is version_or_path)
     say(f"uploading {version.name} to {kai.url}")
     info = kai.create_version(data)
     say(f"{info.name} is {info.status}; waiting for KRE to check it")
@@ -125,6 +129,43 @@ def deploy(
 
 def _quiet(_line: str) -> None:
     pass
+
+
+def refuse_duplicate(version: Version, kai: KaiServer, *, authored: bool = True) -> None:
+    """DeployError, before anything is uploaded, when the runtime already has a version named
+    like ``version`` (KRE would refuse the upload with ``error version duplicated``); the
+    error names the existing version's status and the next free name (``authored``: say
+    how to rename a :class:`~krtlab.Version` rather than a project on disk)."""
+    from krtlab.errors import SpecError
+    from krtlab.spec.names import bump_name, default_part, next_free_name
+
+    existing = {info.name: info for info in kai.versions()}
+    clash = existing.get(version.name)
+    if clash is None:
+        return
+    name = version.name
+    try:
+        free = next_free_name(name, existing)
+    except SpecError:  # the next version's part would not fit in a name: say only the clash
+        free = None
+    if free is None:
+        how = "rename it"
+    elif not authored:
+        how = f"rename it to {free!r} (`version:` in krt.yml, or the name a script gives it)"
+    else:
+        how = f"v.name = {free!r}"
+        part = default_part(name)
+        if part is not None and bump_name(name, part) == free:
+            how = f"v.bump({part!r}) sets it"
+    next_free = f"the next free name is {free!r}: {how}" if free else how
+    raise DeployError(
+        f"a version named {name!r} is already on {kai.url} (status {clash.status}); KRE would "
+        "refuse the upload with 'error version duplicated'",
+        code="version_duplicated",
+        details=f"nothing was uploaded; {next_free}, or attach to the one there with "
+        f"Deployment({name!r}, server)",
+        operation=f"deploying {name}",
+    )
 
 
 class Deployment:

@@ -151,6 +151,9 @@ class _Facts:
     mismatches: dict[tuple[int, int, str], str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     statuses: dict[str, tuple[Status, str, str]] | None = None  # None: not a run
+    runners: dict[str, Any] = field(default_factory=dict)  # node -> its kre-py Runner
+    needs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> requirements
+    findings: dict[str, list[str]] = field(default_factory=dict)  # node -> its findings
 
 
 def build_model(version: Version, *, workflow: str | None = None, run: Any = None) -> GraphModel:
@@ -197,8 +200,12 @@ def build_model(version: Version, *, workflow: str | None = None, run: Any = Non
 
 
 def _gather(version: Version) -> _Facts:
+    from krtlab.bundle.images import envs_from_files, runner_of
+
     facts = _Facts(version.manifest())
     facts.contracts = version.contracts()
+    for node in version._nodes.values():
+        facts.runners[node.name] = runner_of(version, node)
     try:  # the facts v.validate() uses, so red edges are exactly the reported mismatches
         project = version.project()
         proto = project.proto_facts()
@@ -209,11 +216,22 @@ def _gather(version: Version) -> _Facts:
                 c = resolve_contract(spec.name, spec.src, proto, sources, facts.contracts)
                 if c is not None:
                     facts.contracts[spec.name] = c
-        report = project.validate(facts.contracts)
+        if version._base is None:
+            from krtlab.authoring.images import node_envs
+
+            envs = node_envs(version, project)
+        else:
+            envs = envs_from_files(project.files, facts.manifest)
+        facts.needs = {name: env.requirements for name, env in envs.items() if env.requirements}
+        report = project.validate(facts.contracts, envs)
     except Exception as exc:  # a version that cannot be assembled still deserves a picture
         facts.notes.append(f"message types not checked: {first_line(exc, 80)}")
         return facts
+    nodes = [n.name for n in facts.manifest.nodes]
     for f in report.findings:
+        if len(f.loc) >= 2 and f.loc[0] == "nodes" and isinstance(f.loc[1], int):
+            if f.loc[1] < len(nodes):  # shown with the node it is about
+                facts.findings.setdefault(nodes[f.loc[1]], []).append(f"{f.severity}: {f.message}")
         if f.code in _MISMATCH and len(f.loc) == 4 and isinstance(f.loc[1], int):
             text = f.message + (f"\nhint: {f.hint}" if f.hint else "")
             facts.mismatches[(f.loc[1], int(f.loc[3]), f.code)] = clean(text)
@@ -275,12 +293,22 @@ def _box(box_id: str, name: str, facts: _Facts) -> Box:
     if spec is None:
         tip = f"{name} is not a node of this version"
         return Box(box_id, clean(name, 40), (), clean(tip), "python", status, note, True)
+    runner, needs = facts.runners.get(name), facts.needs.get(name, ())
     lines = [name, f"image: {spec.image}", f"src: {spec.src}"]
+    if runner is not None:
+        lines.append(f"runs on: {runner.image}, Python {runner.python_text}")
+    if needs:
+        lines.append("installs: " + ", ".join(needs))
     if c is not None:
         how = " (read from its source)" if c.origin == "inferred" else ""
         lines += [f"takes: {c.input or '?'}{how}", f"returns: {c.output or '?'}"]
     lines += ["gpu: true"] * spec.gpu + ([f"\n{why}"] if why else [])
-    badges = (clean(badge(spec.image), 40),) + (("gpu",) if spec.gpu else ())
+    lines += [f"\n{text}" for text in facts.findings.get(name, [])[:5]]
+    first = f"kre-py {runner.tag} · py{runner.python_text}" if runner else badge(spec.image)
+    badges = (clean(first, 40),) + ((f"+{len(needs)} pkg",) if needs else ())
+    badges += ("gpu",) if spec.gpu else ()
+    if any(t.startswith("error") for t in facts.findings.get(name, [])):
+        badges += ("⚠ errors",)
     return Box(box_id, clean(name, 40), badges, clean("\n".join(lines)), spec.runtime, status, note)
 
 

@@ -9,6 +9,7 @@ and the mongo-writer goes to a :class:`~krtlab.runtime.store.LocalStore` instead
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -16,11 +17,14 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RunError
 from .query import compile_query
 from .store import LocalStore, utc_iso
+
+if TYPE_CHECKING:
+    from krtlab.spec.runners import Runner
 
 __all__ = [
     "KRE_LOG_FORMAT",
@@ -28,6 +32,7 @@ __all__ = [
     "Context",
     "KreFormatter",
     "capture_handler",
+    "context_class",
     "drive",
     "node_logger",
 ]
@@ -118,7 +123,7 @@ class _Request:
     makes tracked ones.
     """
 
-    __slots__ = ("replied", "reply", "tracked")
+    __slots__ = ("exited", "replied", "reply", "tracked")
 
     def __init__(
         self,
@@ -127,6 +132,7 @@ class _Request:
         tracked: bool = True,
     ) -> None:
         self.replied, self.reply, self.tracked = replied, reply, tracked
+        self.exited = False  # ctx.early_exit(): this node's result ends the workflow
 
 
 class _Common:
@@ -198,7 +204,7 @@ class Context:
         return self._bind(_Request(replied, reply if reply is not None else self._req.reply))
 
     def _bind(self, request: _Request) -> Context:
-        new = Context.__new__(Context)
+        new = type(self).__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._req = request
         return new
@@ -236,6 +242,9 @@ class Context:
         Raises:
             Exception: ``error the message was replied previously`` on a second reply.
         """
+        await self._reply_now(response)
+
+    async def _reply_now(self, response: Any) -> None:
         req = self._req
         if req.replied:
             raise Exception("error the message was replied previously")
@@ -244,6 +253,45 @@ class Context:
         if req.tracked:
             req.replied = True
         await req.reply(response)
+
+    async def early_reply(self, response: Any) -> None:
+        """kre-py 2.1's name for :meth:`reply` (``ctx.reply`` is gone there)."""
+        await self._reply_now(response)
+
+    def early_exit(self) -> None:
+        """kre-py 2.1.2+: end the workflow after this node; its result is the answer."""
+        self._req.exited = True
+
+    @classmethod
+    def for_runner(cls, runner: Runner | None, **kwargs: Any) -> Context:
+        """A context like the one ``runner``'s kre-py gives (``ctx.reply`` only from 1.25.0,
+        ``ctx.early_reply`` from 2.1.0, ``ctx.early_exit`` from 2.1.2); every member when the
+        runner is unknown."""
+        return context_class(runner.ctx if runner is not None else None)(**kwargs)
+
+
+#: members only some kre-py tags have
+_OPTIONAL = ("reply", "early_reply", "early_exit")
+
+
+class _Absent:
+    """A member the runner's context lacks: reading it fails as on that runner."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        raise AttributeError(f"'HandlerContext' object has no attribute '{self.name}'")
+
+
+@functools.lru_cache(maxsize=16)
+def context_class(members: frozenset[str] | None) -> type[Context]:
+    """The :class:`Context` subclass with just the optional members in ``members`` (named
+    ``HandlerContext``, like kre-py's); :class:`Context` itself for None."""
+    if members is None:
+        return Context
+    absent = {name: _Absent(name) for name in _OPTIONAL if name not in members}
+    return type("HandlerContext", (Context,), {"__module__": __name__, **absent})
 
 
 class ContextData:

@@ -16,6 +16,9 @@ pod), with KRE's variables (``KRT_NATS_SERVER``, ``KRT_REQUEST_TIMEOUT``,
 address, the version's descriptors, each rpc's workflow and types, and the subjects where it
 announces itself and hears about workers going down. One asyncio loop (grpc.aio), one NATS
 connection for every request, no per-request logging, and payloads passed on as bytes.
+
+The process also answers ``KRT_NATS_MONGO_WRITER`` as KRE's mongo-writer does (see
+:mod:`krtlab.runtime.mongowriter`), into the store at ``KRTLAB_STORE``.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from .envelope import MessageTooLarge, compress, decode, envelope_class
+from .mongowriter import WRITER_ID, MongoWriter, attach
 from .natsserver import NatsConnection
 from .procs import ServeError, die_with_parent
+from .store import LocalStore
 
 __all__ = ["Entrypoint", "Gate", "ProtoWeb", "Route", "WorkerExited", "main"]
 
@@ -368,6 +373,9 @@ async def _serve(config: dict[str, Any]) -> int:
         done.set()
 
     nc.on_close = lost
+    writer = _mongo_writer(nc, config)
+    if writer is not None:  # the Go nodes wait for it, as they start once KRE's writer is up
+        nc.publish(config["ready_subject"], WRITER_ID.encode())
 
     def control(subject: str, reply: str, data: bytes, status: str) -> None:
         order = json.loads(data)  # {"workflow", "up", "reason", "failing"} from the supervisor
@@ -391,6 +399,8 @@ async def _serve(config: dict[str, Any]) -> int:
             )
         sys.stderr.write(f"{exc}\n")
         await ep.stop(grace=0)
+        if writer is not None:
+            writer.stop()
         return 2
     nc.publish(config["ready_subject"], f"entrypoint {port} {web.port}".encode())
     await nc.flush()
@@ -404,10 +414,28 @@ async def _serve(config: dict[str, Any]) -> int:
     await done.wait()
     await ep.stop(grace=0.2)
     web.stop()
+    if writer is not None:  # write and answer what it has, then end its thread
+        await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+        for _ in range(2):  # the answers, then the bytes
+            await asyncio.sleep(0)
     if terminated:
         return 0
     sys.stderr.write("the NATS connection was lost\n")
     return 1
+
+
+def _mongo_writer(nc: NatsConnection, config: dict[str, Any]) -> MongoWriter | None:
+    writer_config = config.get("mongo_writer")
+    if not writer_config or not os.environ.get("KRTLAB_STORE"):
+        return None
+    inputs = {subject: (node, wf) for subject, (node, wf) in writer_config["inputs"].items()}
+    return attach(
+        nc,
+        writer_config["subject"],
+        LocalStore(os.environ["KRTLAB_STORE"]),
+        monitor=os.environ.get("KRTLAB_NATS_MONITOR", ""),
+        inputs=inputs,
+    )
 
 
 def main() -> int:

@@ -45,7 +45,11 @@ _CLASS: Any = None
 
 
 class MessageTooLarge(Exception):
-    """A message stays over 1 MiB after gzip: KRE's NATS refuses it."""
+    """A message stays over 1 MiB after gzip: KRE's NATS refuses it (``size``: gzipped)."""
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
@@ -113,7 +117,8 @@ def compress(data: bytes) -> bytes:
         raise MessageTooLarge(
             f"compressed message exceeds maximum size allowed of "
             f"{MESSAGE_THRESHOLD / 1024:.2f} KB (it is {len(packed) / 1024:.2f} KB gzipped, "
-            f"{len(data) / 1024:.2f} KB raw)"
+            f"{len(data) / 1024:.2f} KB raw)",
+            len(packed),
         )
     return packed
 

@@ -14,6 +14,7 @@ change. Several threads may run one version at once; their log capture may then 
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import logging
 import time
@@ -32,8 +33,10 @@ from .config import (
     restore_env,
 )
 from .context import _Request, drive
+from .envelope import MESSAGE_THRESHOLD, MessageTooLarge
 from .errors import NodeFailed
 from .plan import _Plan, _plan, _Step
+from .recent import remember
 from .result import NodeTrace, RunResult
 
 if TYPE_CHECKING:
@@ -75,6 +78,7 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
     wire = _Any()
     wire.Pack(msg)
     data = wire.SerializeToString()
+    remember(version, plan.rpc, plan.input_cls, data)  # examples for v.check(): memory only
     prev: Any = msg
     saved = apply_env(config) if config else None
     try:
@@ -111,6 +115,8 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
                     raise TypeError(f"it returned {_type_name(out)}, not a protobuf message")
                 wire.Pack(out)
                 data = wire.SerializeToString()
+                if len(data) > MESSAGE_THRESHOLD:  # what the runner's NATS message would refuse
+                    _check_size(data, rt.runner)
             except _Mismatch as m:
                 error, inp = _blame(plan, trace, m), None
             except Exception as exc:
@@ -125,6 +131,8 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
             if error is not None:
                 break
             prev = out
+            if run.exited:  # ctx.early_exit(): this node's result is the answer
+                break
     finally:
         if saved:
             restore_env(saved)
@@ -152,6 +160,18 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
     )
     result.source = version
     return result
+
+
+def _check_size(data: bytes, runner: Any) -> None:
+    """Refuse a message still over 1 MiB once gzipped, in the node runner's own words."""
+    packed = gzip.compress(data, compresslevel=9)
+    if len(packed) > MESSAGE_THRESHOLD:
+        if runner is not None:
+            raise Exception(runner.compression_error(len(packed)))
+        raise MessageTooLarge(
+            f"compressed message {len(packed) / 1024:.2f} KB exceeds maximum size allowed of "
+            f"{MESSAGE_THRESHOLD / 1024:.2f} KB."
+        )
 
 
 class _Run(_Request):

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from krtlab.bundle.images import runner_of
 from krtlab.errors import SpecError
 from krtlab.spec.suggest import did_you_mean
 
@@ -147,7 +148,7 @@ def _build(version: Version, target: str, cache: _Cache) -> _Plan:
                 f"node {name!r} is a Go node (a compiled kre-go binary): it cannot run "
                 "in-process; v.serve() runs it like KRE does"
             )
-        rt = _runtime(cache, wf.name, node, registry)
+        rt = _runtime(cache, wf.name, node, registry, runner_of(version, node))
         step = _Step(name, rt, node.func is None)
         if node.func is not None and node.input_type is not None:
             full = node.input_type.DESCRIPTOR.full_name
@@ -191,16 +192,20 @@ class _Runtime:
     """One workflow-node occurrence (one KRE worker): its ``ctx``, callable and init state."""
 
     __slots__ = ("cache", "call", "capture", "ctx", "identity", "init", "is_async", "node")
-    __slots__ += ("ready", "takes_ctx")
+    __slots__ += ("ready", "runner", "takes_ctx")
 
-    def __init__(self, cache: _Cache, workflow: str, node: Node, identity: tuple[Any, ...]):
+    def __init__(
+        self, cache: _Cache, workflow: str, node: Node, identity: tuple[Any, ...], runner: Any
+    ) -> None:
         self.cache, self.node, self.identity = cache, node, identity
         self.ready = False
         self.call: Any = node.func
         self.init: Any = node.init_func
         self.takes_ctx = node.takes_ctx
         self.is_async = node.func is not None and inspect.iscoroutinefunction(node.func)
-        self.ctx = Context(
+        self.runner = runner  # the node's kre-py runner: its ctx, its refusals
+        self.ctx = Context.for_runner(
+            runner,
             base_path=str(cache.root / "bundle"),
             version=cache.version,
             node_name=node.name,
@@ -238,15 +243,16 @@ class _Runtime:
         self.call, self.init = module.handler, getattr(module, "init", None)
 
 
-def _runtime(cache: _Cache, workflow: str, node: Node, registry: Any) -> _Runtime:
+def _runtime(cache: _Cache, workflow: str, node: Node, registry: Any, runner: Any) -> _Runtime:
     if node.func is not None:
-        identity: tuple[Any, ...] = (node.func, node.init_func)
+        identity: tuple[Any, ...] = (node.func, node.init_func, runner)
     else:
-        identity = (node.source, registry)
+        identity = (node.source, registry, runner)
     rt = cache.runtimes.get((workflow, node.name))
     if rt is None or rt.identity != identity:
         # a redefined function (a re-run cell) starts like a new worker: fresh ctx, init again
-        rt = cache.runtimes[(workflow, node.name)] = _Runtime(cache, workflow, node, identity)
+        rt = _Runtime(cache, workflow, node, identity, runner)
+        cache.runtimes[(workflow, node.name)] = rt
     return rt
 
 

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,16 +177,24 @@ class LocalStore:
     def save(self, collection: str, doc: dict[str, Any]) -> None:
         """Insert a JSON document. Like KRE's mongo-writer it gets an ``_id`` (a 24-hex-digit
         string here, an ObjectId there) unless it has one."""
-        if not isinstance(doc, dict):
-            raise TypeError(f"a document is a dict, not {type(doc).__name__}")
-        if "_id" not in doc:
-            doc = {"_id": os.urandom(12).hex(), **doc}
-        text = json.dumps(doc)  # kre-py json.dumps the document too: same TypeErrors
+        row = _document_row(collection, doc)
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO documents (collection, doc, created) VALUES (?, ?, ?)",
-                (collection, text, utc_iso()),
-            )
+            conn.execute(_INSERT_DOCUMENT, row)
+
+    def save_many(
+        self,
+        documents: Sequence[tuple[str, dict[str, Any]]] = (),
+        predictions: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Insert ``(collection, doc)`` documents and predictions (each the keyword arguments of
+        :meth:`save_prediction`) in one transaction: all of them or, on error, none."""
+        docs = [_document_row(c, d) for c, d in documents]
+        preds = [_prediction_row(**p) for p in predictions]
+        with self._tx() as conn:
+            if docs:
+                conn.executemany(_INSERT_DOCUMENT, docs)
+            if preds:
+                conn.executemany(_INSERT_PREDICTION, preds)
 
     def find(self, collection: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Documents of ``collection`` matching a MongoDB-style query, in insertion order.
@@ -322,13 +330,18 @@ class LocalStore:
         workflow: str = "",
     ) -> None:
         """Record a classification metric (already validated by ``ctx.prediction.save``)."""
-        row = (predicted_value, true_value, json.dumps(extra), date, error, node, version, workflow)
+        row = _prediction_row(
+            predicted_value,
+            true_value,
+            extra=extra,
+            date=date,
+            error=error,
+            node=node,
+            version=version,
+            workflow=workflow,
+        )
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO predictions (predicted_value, true_value, extra, date, error, node, "
-                "version, workflow) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+            conn.execute(_INSERT_PREDICTION, row)
 
     def predictions(self) -> list[dict[str, Any]]:
         """Recorded predictions, oldest first."""
@@ -363,6 +376,37 @@ class LocalStore:
             with self._tx() as conn:
                 for table in ("documents", "measurements", "predictions"):
                     conn.execute(f"DELETE FROM {table}")
+
+
+_INSERT_DOCUMENT = "INSERT INTO documents (collection, doc, created) VALUES (?, ?, ?)"
+_INSERT_PREDICTION = (
+    "INSERT INTO predictions (predicted_value, true_value, extra, date, error, node, version, "
+    "workflow) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _document_row(collection: str, doc: dict[str, Any]) -> tuple[str, str, str]:
+    if not isinstance(doc, dict):
+        raise TypeError(f"a document is a dict, not {type(doc).__name__}")
+    if "_id" not in doc:
+        doc = {"_id": os.urandom(12).hex(), **doc}
+    text = json.dumps(doc)  # kre-py json.dumps the document too: same TypeErrors
+    return (collection, text, utc_iso())
+
+
+def _prediction_row(
+    predicted_value: str,
+    true_value: str,
+    *,
+    extra: Any = None,
+    date: str,
+    error: str = "",
+    node: str = "",
+    version: str = "",
+    workflow: str = "",
+) -> tuple[str, ...]:
+    extra_text = json.dumps(extra)
+    return (predicted_value, true_value, extra_text, date, error, node, version, workflow)
 
 
 def _kre_prediction(p: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ also the thread every child is started from (see :mod:`krtlab.runtime.procs`).
 The supervisor talks to the processes over the version's own NATS: workers and the entrypoint
 announce themselves on a ready subject once they can take work, and the entrypoint is told on a
 control subject when a workflow loses a worker (it then fails the requests in flight on it).
+The entrypoint process also answers KRE's mongo-writer subject (``KRT_NATS_MONGO_WRITER``) and
+announces that too: Go nodes start once it does, as KRE's writer runs before any version.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from krtlab.spec.layout import id_source, layout
 
+from .mongowriter import WRITER_ID
 from .natsserver import NatsConnection, NatsServer
 from .procs import ServeError, describe_exit, follow_logs, spawn, stop_processes, tail, watch_exit
 
@@ -91,6 +94,8 @@ def plan(
     """Unpack ``project`` under ``run_dir`` and describe every process to start."""
     from google.protobuf import descriptor_pb2
 
+    from krtlab.bundle.images import runner_of
+
     from .store import store_path
 
     base = run_dir / "krt-files"  # plays /krt-files (KRT_BASE_PATH)
@@ -145,15 +150,21 @@ def plan(
     # KRE's ids and subjects (the last node answers envelope.reply); subjects is nats_subject.json
     steps, subjects = layout(manifest, id_source())
     occurrences: list[Occurrence] = []
+    inputs: dict[str, tuple[str, str]] = {}  # so the mongo-writer knows who saved a prediction
     for step in steps:
         spec = nodes[step.node]
         env = {**inherited, **config, **common}  # KRE: envFrom the config map, then env
         env.update(KRT_WORKFLOW_NAME=step.workflow, KRT_WORKFLOW_ID=step.workflow_id)
         env.update(KRT_NODE_NAME=step.node, KRT_NODE_ID=step.node_id, KRT_HANDLER_PATH=spec.src)
         env.update(KRT_NATS_INPUT=step.nats_input, KRT_NATS_OUTPUT=step.nats_output)
+        node = version._nodes.get(step.node)
+        runner = runner_of(version, node) if node is not None else None
+        if runner is not None:  # the worker behaves like this kre-py tag (ctx, error texts)
+            env["KRTLAB_RUNNER"] = runner.image
         runtime = "python" if spec.runtime == "python" else "go"
         log = logs / f"{manifest.version}-{step.node}-{step.node_id}.log"
         occurrences.append(Occurrence(step.workflow, step.node, step.node_id, runtime, env, log))
+        inputs[step.nats_input] = (step.node, step.workflow)
 
     fds = descriptor_pb2.FileDescriptorSet(file=[fileset.descriptor(n) for n in fileset.all_files])
     (run_dir / "conf" / "descriptors.bin").write_bytes(fds.SerializeToString())
@@ -168,6 +179,7 @@ def plan(
         "routes": routes,
         "ready_subject": ready_subject,
         "control_subject": control_subject,
+        "mongo_writer": {"subject": common["KRT_NATS_MONGO_WRITER"], "inputs": inputs},
     }
     (run_dir / "conf" / "entrypoint.json").write_text(json.dumps(ep_config, indent=1))
     env = {**inherited, **common}  # KRE gives the entrypoint no config values
@@ -206,6 +218,8 @@ class Topology:
         self._by_id = {o.node_id: o for o in self.procs}
         self._nc: NatsConnection | None = None
         self._starting: asyncio.Future[None] | None = None
+        self._writer_up: asyncio.Future[None] | None = None
+        self.writer_ready = False  # the entrypoint answers the mongo-writer subject
         self._tasks: set[asyncio.Task[None]] = set()
         self._unwatch_nats: Callable[[], None] | None = None
 
@@ -215,22 +229,42 @@ class Topology:
         """Start nats-server, the entrypoint and the workers; return when all are ready."""
         loop = asyncio.get_running_loop()
         self._starting = loop.create_future()
+        self._writer_up = loop.create_future()
         self.nats.start()
         assert self.nats.proc is not None
         self._unwatch_nats = watch_exit(loop, self.nats.proc, self._nats_exited)
         self._nc = await NatsConnection.connect(self.nats.url, name="krtlab-supervisor")
         self._nc.subscribe(self.entrypoint.env["KRTLAB_READY_SUBJECT"], self._on_ready)
         await self._nc.flush()
+        # a Go node's init may save at once: it starts when the mongo-writer answers
+        later = [o for o in self.procs if o.runtime == "go"]
         for occ in self.procs:
-            self._spawn(occ)
+            if occ.runtime != "go":
+                self._spawn(occ)
         if not self.quiet:
             logs = {o.log_path: o.node for o in self.procs}
             args = (logs, lambda: self.stopping)
             threading.Thread(target=follow_logs, args=args, daemon=True).start()
+        deadline = loop.time() + START_TIMEOUT
         try:
-            await asyncio.wait_for(self._starting, START_TIMEOUT)
+            if later:
+                await asyncio.wait(
+                    (self._starting, self._writer_up),
+                    timeout=START_TIMEOUT,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if self._starting.done():
+                    self._starting.result()  # a process exited while starting: its error
+                elif not self._writer_up.done():
+                    raise asyncio.TimeoutError
+                for occ in later:
+                    self._spawn(occ)
+            await asyncio.wait_for(self._starting, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
-            names = ", ".join(o.label for o in self.procs if o.state != "ready")
+            late = [o.label for o in self.procs if o.state != "ready"]
+            if not self.writer_ready:
+                late.append("the mongo-writer (in the entrypoint)")
+            names = ", ".join(late)
             raise ServeError(f"not ready after {START_TIMEOUT:g} s: {names}") from None
         self._starting = None
         self.event(f"serving {self.service} on {self.host}:{self.port}")
@@ -241,6 +275,8 @@ class Topology:
             argv = [sys.executable, "-m", "krtlab.runtime.worker"]
         elif occ.runtime == "entrypoint":
             argv = [sys.executable, "-m", "krtlab.runtime.entrypoint"]
+            # for the mongo-writer to tell which node saved a prediction
+            env["KRTLAB_NATS_MONITOR"] = f"{self.nats.host}:{self.nats.monitor_port}"
         else:  # kre-go's entrypoint.sh: chmod +x the src and run it
             argv = [os.path.join(env["KRT_BASE_PATH"], env["KRT_HANDLER_PATH"])]
             if os.path.exists(argv[0]):
@@ -274,6 +310,11 @@ class Topology:
 
     def _on_ready(self, subject: str, reply: str, data: bytes, status: str) -> None:
         words = data.decode(errors="replace").split()
+        if words == [WRITER_ID]:
+            self.writer_ready = True
+            if self._writer_up is not None and not self._writer_up.done():
+                self._writer_up.set_result(None)
+            return
         occ = self._by_id.get(words[0]) if words else None
         if occ is None or occ.state != "starting":
             return
@@ -306,6 +347,8 @@ class Topology:
             return
         how = describe_exit(code)
         pid = occ.proc.pid if occ.proc else "?"
+        if occ is self.entrypoint:
+            self.writer_ready = False
         occ.last_exit, occ.state = how, "restarting"
         occ.crashes = occ.crashes + 1 if time.monotonic() - occ.started < QUICK_CRASH else 1
         if self._starting is not None and not self._starting.done():
@@ -396,6 +439,10 @@ class Topology:
                 "pid": self.nats.proc.pid if self.nats.alive() else None,
             },
             "entrypoint": {k: ep[k] for k in ("pid", "state", "restarts", "last_exit")},
+            "mongo_writer": {  # in the entrypoint's process
+                "subject": self.entrypoint.env["KRT_NATS_MONGO_WRITER"],
+                "ready": self.writer_ready,
+            },
             "workers": [o.status() for o in self.occurrences],
             "events": self.events[-20:],
         }

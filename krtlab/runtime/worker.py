@@ -35,7 +35,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from krtlab.runtime.envelope import compress, decode, envelope_class, utc_isoformat
+from krtlab.runtime.context import _Request
+from krtlab.runtime.envelope import (
+    MessageTooLarge,
+    compress,
+    decode,
+    envelope_class,
+    utc_isoformat,
+)
 
 __all__ = ["REQUIRED_ENV", "NodeRunner", "main"]
 
@@ -109,6 +116,7 @@ class NodeRunner:
             config["KRT_BASE_PATH"], config["KRT_HANDLER_PATH"], logger
         )
         self.ctx: Any = None
+        self.runner: Any = None  # the kre-py tag this worker behaves like (KRTLAB_RUNNER)
         self.nc: Any = None
         self.current: Any = None  # envelope being processed (messages run one at a time)
         self.closed = asyncio.Event()
@@ -155,10 +163,13 @@ class NodeRunner:
     def make_context(self) -> Any:
         from krtlab.runtime.context import Context
         from krtlab.runtime.store import LocalStore, store_path
+        from krtlab.spec.runners import kre_py_runner
 
         version = self.config["KRT_VERSION"]
         store = LocalStore(os.environ.get("KRTLAB_STORE") or store_path(version))
-        return Context(
+        self.runner = kre_py_runner(os.environ.get("KRTLAB_RUNNER", ""))
+        return Context.for_runner(
+            self.runner,
             base_path=self.config["KRT_BASE_PATH"],
             version=version,
             node_name=self.node,
@@ -181,7 +192,10 @@ class NodeRunner:
                 raise Exception("the reply subject was not found")
             if msg_reply:
                 envelope.reply = msg_reply
-            result = await self.handler(self.ctx, envelope.payload)
+            ctx = self.ctx  # None before init ran, as in kre-py
+            if ctx is not None:  # per message: ctx.early_exit() marks this one only
+                ctx = ctx._bind(_Request(envelope.replied, self.early_reply, tracked=False))
+            result = await self.handler(ctx, envelope.payload)
             out = self.Envelope(
                 tracking_id=envelope.tracking_id, reply=envelope.reply, replied=envelope.replied
             )
@@ -190,8 +204,10 @@ class NodeRunner:
             out.tracking.add(node_name=self.node, start=start, end=utc_isoformat())
             if self.is_last and envelope.replied:
                 return  # replied early with ctx.reply: the entrypoint has its answer
-            subject = envelope.reply if self.is_last else self.output
-            self.nc.publish(subject, compress(out.SerializeToString()))
+            # the last node, or ctx.early_exit() (kre-py 2.1.2+): the answer goes to the entrypoint
+            done = self.is_last or (ctx is not None and ctx._req.exited)
+            subject = envelope.reply if done else self.output
+            self.nc.publish(subject, self._compress(out.SerializeToString()))
             await self.nc.flush(FLUSH_TIMEOUT)
         except Exception as err:
             self.logger.error(f"error executing handler: {err}\n{traceback.format_exc()}")
@@ -212,8 +228,17 @@ class NodeRunner:
         out = self.Envelope(tracking_id=envelope.tracking_id, reply=envelope.reply, replied=True)
         out.tracking.extend(envelope.tracking)
         out.payload.Pack(response)
-        self.nc.publish(envelope.reply, compress(out.SerializeToString()))
+        self.nc.publish(envelope.reply, self._compress(out.SerializeToString()))
         await self.nc.flush(FLUSH_TIMEOUT)
+
+    def _compress(self, data: bytes) -> bytes:
+        """Gzip over 1 MiB; still too big: refused in this node's runner's own words."""
+        try:
+            return compress(data)
+        except MessageTooLarge as exc:
+            if self.runner is None:
+                raise
+            raise Exception(self.runner.compression_error(exc.size)) from None
 
 
 async def _run() -> int:

@@ -7,9 +7,9 @@ import posixpath
 from collections.abc import Mapping
 
 from krtlab.spec import rules
-from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, SourceFacts
+from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, SourceFacts
 from krtlab.spec.model import Manifest
-from krtlab.spec.runner_image import RUNNER_SHADOWED_MODULES, importable_on_kre_py
+from krtlab.spec.runner_checks import check_runner
 from krtlab.spec.suggest import did_you_mean
 
 __all__ = ["check_contracts", "check_sources", "resolve_contract"]
@@ -22,8 +22,10 @@ def check_sources(
     manifest: Manifest,
     files: Mapping[str, FileFacts] | None,
     sources: Mapping[str, SourceFacts],
+    envs: Mapping[str, NodeEnv] | None = None,
 ) -> None:
-    """The handler file of each node, as the kre-py / kre-go runner will load it."""
+    """The handler file of each node, as the kre-py / kre-go runner will load it (and as its
+    image's runner will run it: see :mod:`krtlab.spec.runner_checks`)."""
     for i, node in enumerate(manifest.nodes):
         if not node.src:
             continue
@@ -44,7 +46,8 @@ def check_sources(
         facts = sources.get(src)
         if facts is None:
             continue
-        _check_python_src(check, node.name, node.image, src, facts, files, loc, sources)
+        env = (envs or {}).get(node.name)
+        _check_python_src(check, node.name, node.image, src, facts, files, loc, sources, env)
 
 
 def _check_go_src(check, name: str, src: str, files, loc) -> None:
@@ -67,7 +70,7 @@ def _check_go_src(check, name: str, src: str, files, loc) -> None:
 
 
 def _check_python_src(
-    check, name, image, src, facts: SourceFacts, files, loc, sources=None
+    check, name, image, src, facts: SourceFacts, files, loc, sources=None, env=None
 ) -> None:
     if facts.syntax_error:
         line, msg = facts.syntax_error
@@ -116,64 +119,7 @@ def _check_python_src(
             loc,
             file=src,
         )
-    folder = posixpath.dirname(src)
-    local = frozenset(
-        posixpath.relpath(p, folder).split("/")[0].removesuffix(".py")
-        for p in (files or {})
-        if p.startswith(folder + "/")
-    )
-    known = _known_stock_image(image)
-    _check_imports(check, name, image, src, facts, files, local, known, loc)
-    # the node's own modules beside main.py run on the same image: their imports too
-    todo = [m for m, _ in facts.imports if m in local and m not in RUNNER_SHADOWED_MODULES]
-    seen: set[str] = set()
-    while todo and sources is not None:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        for path in (f"{folder}/{module}.py", f"{folder}/{module}/__init__.py"):
-            helper = sources.get(path)
-            if helper is not None and helper.syntax_error is None:
-                _check_imports(check, name, image, path, helper, files, local, known, loc)
-                todo += [m for m, _ in helper.imports if m in local]
-
-
-def _known_stock_image(image: str) -> bool:
-    """A stock kre-py image of the KRT V1 era (1.x, 2.x), whose packages krtlab knows."""
-    if rules.image_repository(image) != "konstellation/kre-py":
-        return False
-    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2] or "latest"
-    return tag.split(".")[0] in ("1", "2")
-
-
-def _check_imports(check, name, image, path, facts, files, local, known, loc) -> None:
-    stock = rules.image_repository(image) == "konstellation/kre-py"
-    for module, line in facts.imports:
-        if module in RUNNER_SHADOWED_MODULES:
-            check.warning(
-                "src.shadowed_import",
-                f"node {name!r} imports {module!r}, but kre-py's "
-                f"own {module}.py comes first on sys.path",
-                loc,
-                file=path,
-                line=line,
-                hint=f"rename the module, e.g. {module}_{name.replace('-', '_')}",
-            )
-        elif stock and files is not None and not importable_on_kre_py(module, local):
-            # an import that always runs fails the node at start-up: certain breakage
-            certain = known and line in facts.certain_imports
-            report = check.error if certain else check.warning
-            report(
-                "src.import_not_in_image",
-                f"node {name!r} imports {module!r}, which the stock {image} image does not have"
-                + ("; the node would fail to start" if certain else ""),
-                loc,
-                file=path,
-                line=line,
-                hint=f"build a custom image FROM {image} that installs it, and use it as the "
-                "node's image",
-            )
+    check_runner(check, name, image, src, facts, files, sources, env, loc)
 
 
 def resolve_contract(

@@ -76,8 +76,32 @@ class SourceFacts:
     handler_params: int = 0
     init_params: int | None = None
     imports: tuple[tuple[str, int], ...] = ()
-    # lines of the imports that run whenever the module loads (top level, not in try/if/def)
+    # lines of the imports that always fail when their code runs and the module is missing
+    # (not guarded by try/except ImportError or `if TYPE_CHECKING:`)
     certain_imports: frozenset[int] = frozenset()
     input_ref: tuple[str, str] | None = None  # (module, Name) unpacked into
     output_ref: tuple[str, str] | None = None  # (module, Name) returned
     output_line: int | None = None
+    # ctx.<member> uses: (member, line), on params named ctx/context and handler/init's first
+    ctx_uses: tuple[tuple[str, int], ...] = ()
+    text: str = field(default="", repr=False, compare=False)  # the source, for Python checks
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEnv:
+    """What a node runs on beyond its krt.yml entry (from the authored version or the bundle).
+
+    Attributes:
+        base: the stock ``konstellation/kre-py:<tag>`` image the node's (custom) image is built
+            ``FROM``; None when the image itself is stock, or unknown.
+        requirements: the distributions the node declares (``lightgbm==4.5.0``), installed in
+            its custom image.
+        provides: the import names those distributions give (``lightgbm``).
+        installed: (import name, distribution, version) of the packages the node's code imports,
+            as installed where the version is authored (``("pandas", "pandas", "2.2.3")``).
+    """
+
+    base: str | None = None
+    requirements: tuple[str, ...] = ()
+    provides: frozenset[str] = frozenset()
+    installed: tuple[tuple[str, str, str], ...] = ()

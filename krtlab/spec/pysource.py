@@ -36,11 +36,7 @@ def read_python_source(text: str) -> SourceFacts:
             imports.append((node.module.split(".")[0], node.lineno))
             for a in node.names:
                 names[a.asname or a.name] = (node.module, a.name)
-    certain = frozenset(
-        n.lineno
-        for n in tree.body
-        if isinstance(n, ast.Import) or (isinstance(n, ast.ImportFrom) and n.level == 0)
-    )
+    certain = frozenset(_unguarded_imports(tree))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if node.name == "handler":
@@ -48,8 +44,10 @@ def read_python_source(text: str) -> SourceFacts:
             elif node.name == "init":
                 init_params = len(node.args.args)
 
+    uses = _ctx_uses(tree)
     if handler is None:
-        return SourceFacts(imports=tuple(imports), certain_imports=certain, init_params=init_params)
+        return SourceFacts(imports=tuple(imports), certain_imports=certain, init_params=init_params,
+                           ctx_uses=uses, text=text)  # fmt: skip
 
     input_ref, output_ref, output_line = _infer_types(handler, names, aliases)
     return SourceFacts(
@@ -59,10 +57,78 @@ def read_python_source(text: str) -> SourceFacts:
         init_params=init_params,
         imports=tuple(imports),
         certain_imports=certain,
+        ctx_uses=uses,
+        text=text,
         input_ref=input_ref,
         output_ref=output_ref,
         output_line=output_line,
     )
+
+
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import_errors(node: ast.Try) -> bool:
+    for handler in node.handlers:
+        if handler.type is None:
+            return True
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if any(isinstance(k, ast.Name) and k.id in _IMPORT_ERRORS for k in kinds):
+            return True
+    return False
+
+
+def _unguarded_imports(tree: ast.Module) -> list[int]:
+    """Lines of the imports that run unguarded when their code runs: not in a ``try`` that
+    catches ImportError, not under ``if TYPE_CHECKING:`` (nor ``if False:``)."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST, guarded: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                if not guarded and not (isinstance(child, ast.ImportFrom) and child.level):
+                    lines.append(child.lineno)
+                continue
+            inner = guarded
+            if isinstance(child, ast.Try) and _catches_import_errors(child):
+                for stmt in child.body:
+                    visit(ast.Module(body=[stmt], type_ignores=[]), True)
+                for part in (*child.handlers, *child.orelse, *child.finalbody):
+                    visit(ast.Module(body=[part], type_ignores=[]), guarded)
+                continue
+            if isinstance(child, ast.If):
+                test = ast.unparse(child.test)
+                if test in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "False"):
+                    for part in child.orelse:
+                        visit(ast.Module(body=[part], type_ignores=[]), guarded)
+                    continue
+            visit(child, inner)
+
+    visit(tree, False)
+    return lines
+
+
+def _ctx_uses(tree: ast.Module) -> tuple[tuple[str, int], ...]:
+    """``ctx.member`` uses: on parameters named ``ctx`` or ``context``, and on the first
+    parameter of ``handler``/``init`` (the runner passes its context there)."""
+    found: set[tuple[str, int]] = set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]]
+        names = {p for p in params if p in ("ctx", "context")}
+        if getattr(fn, "name", "") in ("handler", "init") and params:
+            names.add(params[0])
+        if not names:
+            continue
+        for node in ast.walk(fn):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in names
+            ):
+                found.add((node.attr, node.lineno))
+    return tuple(sorted(found, key=lambda u: (u[1], u[0])))
 
 
 def _class_ref(

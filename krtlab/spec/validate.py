@@ -16,7 +16,7 @@ from typing import Any
 
 from krtlab.spec import rules
 from krtlab.spec.checker import Checker, go_path
-from krtlab.spec.facts import FileFacts, NodeContract, ProtoFacts, SourceFacts
+from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, SourceFacts
 from krtlab.spec.findings import Location, Report
 from krtlab.spec.model import Manifest
 from krtlab.spec.structure import check_structure
@@ -34,6 +34,7 @@ def validate(
     proto: ProtoFacts | None = None,
     sources: Mapping[str, SourceFacts] | None = None,
     contracts: Mapping[str, NodeContract] | None = None,
+    envs: Mapping[str, NodeEnv] | None = None,
     subject: str = "",
 ) -> Report:
     """Validate a krt.yml and what is known about the rest of the project.
@@ -46,6 +47,8 @@ def validate(
         sources: facts about Python node sources, keyed by ``src`` path.
         contracts: node name → message types (from type hints or declared); nodes without one
             fall back to what their source shows.
+        envs: node name → what it runs on beyond krt.yml (its custom image's base, declared
+            requirements); see :class:`~krtlab.spec.facts.NodeEnv`.
         subject: a name for the report ("greeter-v1").
     """
     check = Checker(parsed, manifest_file)
@@ -68,7 +71,7 @@ def validate(
         _check_files(check, manifest, files)
     from krtlab.spec.contracts import check_contracts, check_sources
 
-    check_sources(check, manifest, files, sources or {})
+    check_sources(check, manifest, files, sources or {}, envs)
     if proto is not None:
         check_contracts(check, manifest, proto, sources or {}, contracts or {})
     return Report.of(check.findings, subject or manifest.version)

@@ -790,7 +790,7 @@ def tripled(req: pb.Request) -> pb.Response:
 def parsed(req: pb.Request) -> pb.Response:
     return pb.Response(text=str(yaml.safe_load(req.text)))
 """,
-        refuse=r"node 'n' imports 'yaml', which the stock konstellation/kre-py:1\.23\.0 image "
-        r"does not have",
+        refuse=r"node 'n' imports 'yaml', which the konstellation/kre-py:1\.23\.0 image does "
+        r"not have; the node would fail to start.*requirements=\['PyYAML==",
     ),
 ]

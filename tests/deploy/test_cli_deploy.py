@@ -76,9 +76,12 @@ def test_round_trip(env, examples, capsys):
     assert run(["version", "stop", "greeter-v1", "-m", "done"]) == 0
     assert "greeter-v1 is STOPPED" in capsys.readouterr().out
 
-    # the same version again: KRE refuses the duplicate
+    # the same version again: refused before the upload, as KRE would, with a free name
     assert run(["deploy", str(examples / "greeter"), "--no-start"]) == 1
-    assert "error version duplicated" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "error version duplicated" in captured.err
+    assert "the next free name is 'greeter-v2'" in captured.err
+    assert "uploading" not in captured.out
 
 
 def test_version_config(env, examples, capsys):

@@ -107,7 +107,8 @@ def test_svg_shows_nodes_workflows_rpcs_and_edge_types(authored, which, layout, 
     assert (MARKER in svg) == (layout == "python")
     words = " ".join(texts(svg)).split()
     nodes, workflows, rpcs, types = EXPECTED[which.split(" ")[0]]
-    for name in [*nodes, *workflows, *rpcs, *types, "kre-py:1.23.0", "kre-entrypoint:1.7.1"]:
+    # each node's runner: the kre-py tag and its Python
+    for name in [*nodes, *workflows, *rpcs, *types, "1.23.0", "py3.7", "kre-entrypoint:1.7.1"]:
         assert name in words, f"{name} missing from the {layout} SVG of {which}"
     for name in nodes:
         assert COLORS["python"][0] in paint(group_with_text(svg, "node", name), "fill")

@@ -2,7 +2,9 @@
 early replies, async nodes, init once per worker, notebooks' running loop, isolation."""
 
 import asyncio
+import base64
 import json
+import os
 import re
 import sys
 
@@ -29,8 +31,9 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def chain(second_body=None):
-    """A 3-node greeter chain; ``second_body(ctx, middle)`` replaces the middle node."""
+def chain(second_body=None, image="konstellation/kre-py:1.23.0"):
+    """A 3-node greeter chain; ``second_body(ctx, middle)`` replaces the middle node, which
+    runs on ``image``."""
     v = krt.Version("chain-v1")
     pb = v.proto(PROTO)
 
@@ -38,7 +41,7 @@ def chain(second_body=None):
     def first(req: pb.Request) -> pb.Middle:
         return pb.Middle(text=req.name)
 
-    @v.node
+    @v.node(image=image)
     def second(ctx, m: pb.Middle) -> pb.Middle:
         return second_body(ctx, m) if second_body else pb.Middle(text=m.text + "!")
 
@@ -136,7 +139,7 @@ def test_early_reply_answers_while_later_nodes_still_run():
         await ctx.reply(krt_pb.Response(greeting="early " + m.text))
         return krt_pb.Middle(text=m.text)
 
-    v, krt_pb = chain(reply_early)
+    v, krt_pb = chain(reply_early, "konstellation/kre-py:1.25.0")  # ctx.reply: 1.25.0 to 2.0.0
     third = v.nodes["third"].func
 
     @v.node(name="third")
@@ -152,10 +155,63 @@ def test_early_reply_answers_while_later_nodes_still_run():
         await ctx.reply(krt_pb.Response(greeting="one"))
         await ctx.reply(krt_pb.Response(greeting="two"))
 
-    v2, krt_pb = chain(reply_twice)
+    v2, krt_pb = chain(reply_twice, "konstellation/kre-py:1.25.0")
     result = v2.run("Greet")
     assert str(result.error) == "error in 'second': error the message was replied previously"
     assert result.response.greeting == "one"  # the entrypoint already has its answer
+
+
+@pytest.mark.parametrize(
+    ("tag", "member", "error"),
+    [
+        ("1.23.0", "reply", "'HandlerContext' object has no attribute 'reply'"),
+        ("1.24.1", "reply", "'HandlerContext' object has no attribute 'reply'"),
+        ("2.1.0", "reply", "'HandlerContext' object has no attribute 'reply'"),
+        ("2.0.0", "early_reply", "'HandlerContext' object has no attribute 'early_reply'"),
+        ("2.1.0", "early_reply", None),
+        ("2.1.5", "reply", "'HandlerContext' object has no attribute 'reply'"),
+    ],
+)
+def test_ctx_is_the_one_of_the_nodes_runner(tag, member, error):
+    async def replies(ctx, m):
+        await getattr(ctx, member)(pb.Response(greeting="early"))
+        return pb.Middle(text=m.text)
+
+    v, pb = chain(replies, f"konstellation/kre-py:{tag}")
+    result = v.run("Greet", name="Al")
+    if error is None:
+        assert result.response.greeting == "early" and result.replied_by == "second"
+    else:
+        assert str(result.error) == f"error in 'second': {error}"  # as that runner says it
+
+
+def test_early_exit_ends_the_workflow_with_that_nodes_answer():
+    def exits(ctx, m):
+        ctx.early_exit()
+        return pb.Response(greeting="stopped at " + m.text)
+
+    v, pb = chain(exits, "konstellation/kre-py:2.1.2")
+    v.nodes["second"].output_type = pb.Response
+    result = v.run("Greet", name="Al")
+    assert result.response.greeting == "stopped at Al"
+    assert [t.node for t in result.trace] == ["first", "second"]  # third never ran
+    v, pb = chain(exits, "konstellation/kre-py:2.1.1")
+    result = v.run("Greet", name="Al")
+    assert "no attribute 'early_exit'" in str(result.error)
+
+
+def test_a_message_too_big_even_gzipped_is_refused_in_the_runners_words():
+    def huge(ctx, m):
+        return pb.Middle(text=base64.b64encode(os.urandom(1_200_000)).decode())  # 1.6 MB
+
+    for tag, text in [
+        ("1.23.0", "compressed message exceeds maximum size allowed of 1 MB."),
+        ("1.26.0", "exceeds maximum size allowed of 1024.00 KB."),
+    ]:
+        v, pb = chain(huge, f"konstellation/kre-py:{tag}")
+        result = v.run("Greet", name="Al")
+        assert str(result.error).startswith("error in 'second': compressed message")
+        assert str(result.error).endswith(text)
 
 
 def test_async_nodes_that_really_wait_work_even_inside_a_running_loop(examples):
