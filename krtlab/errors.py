@@ -44,7 +44,22 @@ __all__ = [
 
 
 class KrtlabError(Exception):
-    """Root of every error krtlab raises on purpose."""
+    """Root of every error krtlab raises on purpose.
+
+    In Jupyter it shows as one block (message, the user's line that called krtlab, hint)
+    without krtlab's own frames: see :mod:`krtlab.notebook.tracebacks`.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython's hook for exceptions that format themselves
+        try:
+            from krtlab.notebook.tracebacks import render
+
+            return render(self)
+        except Exception:  # never hide the error behind a failure to format it
+            import traceback
+
+            return traceback.format_exception(type(self), self, self.__traceback__)
 
 
 class SpecError(KrtlabError, ValueError):

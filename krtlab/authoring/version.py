@@ -98,6 +98,8 @@ class Version(VersionActions):
         self._loaded_snapshot: Manifest | None = None  # what the loaded krt.yml said
         self._proto_file = PUBLIC_PROTO
         self._origins: dict[str, dict[int, str]] = {}  # src -> main.py line -> notebook cell
+        self._defined: dict[str, str] = {}  # part -> the user's line (findings point there)
+        self._note("version")
         self._requirements: tuple[str, ...] = ()
         self._image_prefix: str | None = None
 
@@ -110,6 +112,13 @@ class Version(VersionActions):
         self.name = bump_name(self.name, part)
         return self.name
 
+    def _note(self, part: str) -> None:
+        from .origins import caller
+
+        where = caller(3)
+        if where is not None:
+            self._defined[part] = where
+
     # -- protos --------------------------------------------------------------------------------
 
     def proto(self, source: str | os.PathLike[str]) -> ProtoModule:
@@ -119,6 +128,7 @@ class Version(VersionActions):
         later redefinitions. Raises :class:`~krtlab.errors.ProtoError` with file/line/column.
         """
         text = _read_text_or_path(source)
+        self._note("proto")
         return self._protos.set_source(self._proto_file, text)
 
     def message(self, cls: type | None = None, /) -> Any:
@@ -242,6 +252,7 @@ class Version(VersionActions):
                 )
         wf = Workflow(name, entrypoint, names, self)
         self._workflows[name] = wf
+        self._note(f"workflow:{name}")
         return wf
 
     def _node_name(self, item: Any, workflow: str) -> str:
@@ -299,6 +310,7 @@ class Version(VersionActions):
         """Declare config variables (and files) KRE asks values for; keyword values are local
         values for local runs and are never written into the bundle."""
         files = list(files)
+        self._note("config")
         for key in files:
             reason = rules.check_env_var(key)
             if reason:
@@ -390,13 +402,18 @@ class Version(VersionActions):
                 proof.cancel()
             raise
         if proof is None:
-            return report
+            from .origins import with_origins
+
+            return with_origins(self, report)
 
         def origin(file: str, line: int) -> str | None:
             return self._origins.get(file, {}).get(line)
 
+        from .origins import with_origins
+
         found = proof.findings(origin)
-        return Report.of([*report.findings, *found], report.subject) if found else report
+        report = Report.of([*report.findings, *found], report.subject) if found else report
+        return with_origins(self, report)
 
     def export(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the project folder (krt.yml, protos, src/, docs/). Refuses to replace files

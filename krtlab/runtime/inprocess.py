@@ -127,7 +127,8 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
             if error is None or error.node == step.name:
                 ms = (_clock() - t0) / 1e6
                 replied = run.replied_by == step.name
-                trace.append(NodeTrace(step.name, inp, out, ms, logs, _text(error), replied))
+                where = _failing_line(error) if error is not None else None
+                trace.append(NodeTrace(step.name, inp, out, ms, logs, _text(error), replied, where))
             if error is not None:
                 break
             prev = out
@@ -210,13 +211,34 @@ def _blame(plan: _Plan, trace: list[NodeTrace], m: _Mismatch) -> NodeFailed:
     if not trace:  # the first node does not take what the rpc receives
         text = f"rpc {plan.rpc} receives {m.found}, but it takes {wanted}{how}"
         return NodeFailed(m.step.name, TypeError(text))
+    before = plan.steps[plan.steps.index(m.step) - 1]
+    declared = before.rt.node.output_type
+    if declared is not None and declared.DESCRIPTOR.full_name != m.found:
+        # the sender broke its own declared type (KRE: its main.py refuses the result)
+        text = (
+            f"it returned {m.found}, but the next node {m.step.name!r} takes {wanted}{how}; "
+            f"on KRE, Unpack in {m.step.name!r} would fail"
+        )
+        error = NodeFailed(trace[-1].node, TypeError(text))
+        trace[-1].error = str(error)
+        return error
+    # the sender sent what it says it sends: the receiver takes the wrong type, as validate says
     text = (
-        f"it returned {m.found}, but the next node {m.step.name!r} takes {wanted}{how}; "
-        f"on KRE, Unpack in {m.step.name!r} would fail"
+        f"it takes {wanted}{how}, but {before.name!r} before it returns {m.found}: on KRE, "
+        f"Unpack fails here; make {m.step.name!r} take {m.found}, or change what comes before it"
     )
-    error = NodeFailed(trace[-1].node, TypeError(text))
-    trace[-1].error = str(error)
-    return error
+    return NodeFailed(m.step.name, TypeError(text))
+
+
+def _failing_line(error: NodeFailed) -> str | None:
+    """``cell In[4], line 7: return x[k]``: the node's own line that raised."""
+    from krtlab.notebook.tracebacks import user_frames, where
+
+    frames = user_frames(error.cause.__traceback__) if error.cause is not None else []
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{where(frame)}: {(frame.line or '').strip()}"
 
 
 def _type_name(obj: Any) -> str:

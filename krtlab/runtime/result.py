@@ -11,7 +11,21 @@ from google.protobuf.message import Message
 if TYPE_CHECKING:
     from .errors import NodeFailed
 
-__all__ = ["NodeTrace", "RunResult", "short_type"]
+__all__ = ["NodeTrace", "RunResult", "format_ms", "short_type"]
+
+
+def format_ms(ms: float) -> str:
+    """One duration, as precise as it needs to be: ``0.046 ms``, ``4.2 µs``, ``12.3 ms``; a
+    node that ran never reads 0."""
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    if ms >= 10:
+        return f"{ms:.1f} ms"
+    if ms >= 1:
+        return f"{ms:.2f} ms"
+    if ms >= 0.01:
+        return f"{ms:.3f} ms"
+    return f"{ms * 1000:.1f} µs"
 
 # Inline styles: notebook front ends (JupyterLab, widgets' HTML) strip or restyle bare tables.
 _TABLE = 'style="border-collapse:collapse;margin:4px 0"'
@@ -32,6 +46,7 @@ class NodeTrace:
         logs: ``ctx.logger`` lines, in KRE's format.
         error: ``error in '<node>': ...`` when it failed.
         replied: it answered the request early (``ctx.reply``).
+        where: the line of the node's own code that raised (``cell In[4], line 7: code``).
     """
 
     node: str
@@ -41,6 +56,7 @@ class NodeTrace:
     logs: list[str]
     error: str | None = None
     replied: bool = False
+    where: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (messages as dicts)."""
@@ -53,6 +69,7 @@ class NodeTrace:
             "duration_ms": self.duration_ms,
             "logs": list(self.logs),
             "error": self.error,
+            "where": self.where,
             "replied": self.replied,
         }
 
@@ -118,7 +135,7 @@ class RunResult:
 
     def _status(self) -> str:
         state = "ok" if self.ok else "FAILED"
-        return f"{self.rpc} ({self.workflow}) {state} in {self.duration_ms:.3f} ms"
+        return f"{self.rpc} ({self.workflow}) {state} in {format_ms(self.duration_ms)}"
 
     def __repr__(self) -> str:
         import json
@@ -128,8 +145,10 @@ class RunResult:
         for t in self.trace:
             flow = f"{short_type(t.input)} → {short_type(t.output)}"
             extra = " (replied)" if t.replied else ""
-            lines.append(f"  {t.node:<{width}}  {t.duration_ms:8.3f} ms  {flow}{extra}")
+            lines.append(f"  {t.node:<{width}}  {format_ms(t.duration_ms):>9}  {flow}{extra}")
             lines += [f"    ! {t.error}"] if t.error else []
+            lines += [f"      at {t.where}"] if t.where else []
+            lines += [f"    | {line}" for text in t.logs for line in text.splitlines()[:1]]
         lines += [f"  warning: {w}" for w in self.warnings]
         if self._response is not None:
             lines.append(f"  response: {json.dumps(_as_dict(self._response), default=str)}")
@@ -149,12 +168,20 @@ class RunResult:
 
         rows = []
         for t in self.trace:
-            cells = [t.node, short_type(t.input), short_type(t.output),
-                     f"{t.duration_ms:.3f}", str(len(t.logs)), t.error or ""]  # fmt: skip
-            style = ' style="color:#b00"' if t.error else ""
-            tds = "".join(f"<td {_CELL}>{escape(c)}</td>" for c in cells)
+            cells = [escape(c) for c in (t.node, short_type(t.input), short_type(t.output),
+                                         format_ms(t.duration_ms))]  # fmt: skip
+            # a node's log lines (first line of each: tracebacks stay in .logs) and its error
+            logs = "<br>".join(escape(text.splitlines()[0]) for text in t.logs if text)
+            cells.append(f'<span style="font-family:monospace;font-size:90%">{logs}</span>')
+            error = escape(t.error or "")
+            if t.where:
+                error += f"<br><small>at {escape(t.where)}</small>"
+            cells.append(error)
+            # the theme's own text colour, a red mark: readable in light and dark themes
+            style = ' style="border-left:3px solid #d33"' if t.error else ""
+            tds = "".join(f"<td {_CELL}>{c}</td>" for c in cells)
             rows.append(f"<tr{style}>{tds}</tr>")
-        names = ("node", "in", "out", "ms", "logs", "error")
+        names = ("node", "in", "out", "time", "logs", "error")
         head = "".join(f"<th {_CELL}>{h}</th>" for h in names)
         parts = [f"<p><b>{escape(self._status())}</b></p>", picture,
                  f"<table {_TABLE}><tr>{head}</tr>{''.join(rows)}</table>"]  # fmt: skip

@@ -40,6 +40,8 @@ class Finding:
         line: 1-based line in ``file`` when known.
         hint: how to fix it ("did you mean 'gpu'?").
         kre: KRE's own wording for this problem, when KRE reports one.
+        origin: where the user wrote the thing at fault, for a version authored in Python
+            (``cell In[5], line 3``); shown before the bundle location.
     """
 
     severity: Severity
@@ -50,6 +52,7 @@ class Finding:
     line: int | None = None
     hint: str | None = None
     kre: str | None = None
+    origin: str | None = None
 
     @property
     def path(self) -> str:
@@ -61,7 +64,15 @@ class Finding:
         return self.severity == ERROR
 
     def where(self) -> str:
-        """``krt.yml:12 workflows[0].entrypoint`` (whatever parts are known)."""
+        """``cell In[5], line 3 (krt.yml:12 workflows[0].entrypoint)``: the user's own line
+        first when known, then the bundle location (whatever parts are known)."""
+        bundle = self.bundle_where()
+        if self.origin:
+            return f"{self.origin} ({bundle})" if bundle else self.origin
+        return bundle
+
+    def bundle_where(self) -> str:
+        """``krt.yml:12 workflows[0].entrypoint``: where it is in the bundle."""
         parts = []
         if self.file:
             parts.append(f"{self.file}:{self.line}" if self.line else self.file)
@@ -191,16 +202,21 @@ class Report:
     def _repr_html_(self) -> str:
         from html import escape
 
-        colour = {"error": "#b00020", "warning": "#a15c00"}
+        # colours readable on light and dark themes; left-aligned (JupyterLab centres tables)
+        colour = {"error": "#e0364f", "warning": "#d98a00"}
+        cell = "style='text-align:left;vertical-align:top;padding:2px 8px'"
         rows = "".join(
-            f"<tr><td style='color:{colour[f.severity]}'><b>{f.severity}</b></td>"
-            f"<td><code>{escape(f.where())}</code></td><td>{escape(f.message)}"
+            f"<tr><td {cell}><b style='color:{colour[f.severity]}'>{f.severity}</b></td>"
+            f"<td {cell}>{escape(f.origin or '')}"
+            + ("<br>" if f.origin and f.bundle_where() else "")
+            + f"<code>{escape(f.bundle_where())}</code></td><td {cell}>{escape(f.message)}"
             + (f"<br><i>{escape(f.hint)}</i>" if f.hint else "")
             + "</td></tr>"
             for f in self.findings
         )
+        head = "".join(f"<th {cell}>{h}</th>" for h in ("severity", "where", "problem"))
         table = (
-            f"<table><tr><th>severity</th><th>where</th><th>problem</th></tr>{rows}</table>"
+            f"<table style='margin-left:0;border-collapse:collapse'><tr>{head}</tr>{rows}</table>"
             if rows
             else ""
         )

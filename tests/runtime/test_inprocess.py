@@ -153,11 +153,13 @@ def test_a_loaded_node_sending_the_wrong_type_is_caught(examples, workdir):
         "async def handler(ctx, data):\n    return ModelOutput(price_usd=1.0)\n"
     )
     result = krt.load(project).run("MakePrediction", REQUEST)
-    assert str(result.error) == (
-        "error in 'etl': it returned entrypoint.ModelOutput, but the next node 'model' takes "
-        "entrypoint.EtlOutput (read from its source); on KRE, Unpack in 'model' would fail"
+    assert str(result.error) == (  # etl says nothing of its type: model is where it fails
+        "error in 'model': it takes entrypoint.EtlOutput (read from its source), but 'etl' "
+        "before it returns entrypoint.ModelOutput: on KRE, Unpack fails here; make 'model' take "
+        "entrypoint.ModelOutput, or change what comes before it"
     )
-    assert [t.node for t in result.trace] == ["etl"]
+    assert [t.node for t in result.trace] == ["etl", "model"]
+    assert result.trace[0].error is None and result.trace[1].error
     etl.write_text("def handler(ctx, data):\n    return None\n")  # not async: kre-py awaits it
     result = krt.load(project).run("MakePrediction", REQUEST)
     assert (

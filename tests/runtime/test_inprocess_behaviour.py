@@ -97,6 +97,28 @@ def test_a_wrong_message_type_fails_at_the_next_edge_naming_both_nodes():
     assert "it returned None, not a protobuf message" in str(v.run("Greet").error)
 
 
+def test_a_node_taking_the_wrong_type_is_the_one_that_fails():
+    """``split → count`` where count takes another type: count is marked, with validate's hint."""
+    v, pb = chain()
+
+    @v.node(name="third")
+    def third(ctx, m: pb.Request) -> pb.Response:  # second sends a Middle
+        return pb.Response(greeting=m.name)
+
+    (mismatch,) = [f for f in v.validate().errors if f.code == "chain.input_mismatch"]
+    assert "make 'third' take entrypoint.Middle" in mismatch.hint
+    result = v.run("Greet", name="Ann")
+    assert result.error.node == "third"
+    assert str(result.error) == (
+        "error in 'third': it takes entrypoint.Request, but 'second' before it returns "
+        "entrypoint.Middle: on KRE, Unpack fails here; make 'third' take entrypoint.Middle, or "
+        "change what comes before it"
+    )
+    assert [(t.node, bool(t.error)) for t in result.trace] == [
+        ("first", False), ("second", False), ("third", True)
+    ]  # fmt: skip
+
+
 def test_the_last_node_must_return_the_rpc_response():
     v = krt.Version("last-v1")
     pb = v.proto(PROTO)
@@ -325,3 +347,30 @@ def test_a_first_node_that_does_not_take_the_request_is_named():
         "error in 'first': rpc Greet receives entrypoint.Request, but it takes entrypoint.Middle"
     )
     assert result.trace[0].input is None and result.trace[0].error
+
+
+def test_a_failing_nodes_line_and_its_logs_are_in_the_result():
+    def fails(ctx, m):
+        ctx.logger.info("about to look up %s", m.text)
+        return {}[m.text]  # the failing line
+
+    v, pb = chain(fails)
+    result = v.run("Greet", name="Ann")
+    failed = result.trace[1]
+    assert failed.where.endswith("return {}[m.text]  # the failing line")
+    assert "test_inprocess_behaviour.py, line " in failed.where
+    text = repr(result)
+    assert f"at {failed.where}" in text and "about to look up Ann" in text
+    html = result._repr_html_()
+    assert "about to look up Ann" in html and "test_inprocess_behaviour.py, line" in html
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(0.0042, "4.2 µs"), (0.046, "0.046 ms"), (0.653, "0.653 ms"), (1.234, "1.23 ms"),
+     (12.34, "12.3 ms"), (123.4, "123 ms")],
+)  # fmt: skip
+def test_durations_read_with_the_precision_they_need(ms, text):
+    from krtlab.runtime.result import format_ms
+
+    assert format_ms(ms) == text
