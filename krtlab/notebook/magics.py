@@ -175,7 +175,14 @@ class KrtMagics(Magics):
             raise _shown_as(exc, f"{type(exc).__name__}: {exc}") from None
         if args.as_name:
             self.shell.user_ns[args.as_name] = module
-        _plain(_proto_summary(v, file) + (f"\n(bound to {args.as_name})" if args.as_name else ""))
+        if args.as_name:
+            reach = f"(bound to {args.as_name})"
+        else:  # nothing is bound: say how to reach the classes
+            reach = (
+                f"the message classes: {args.version}.protos[{file!r}].Request, or write "
+                f"%%krt_proto {args.version} --as pb to bind them to pb"
+            )
+        _plain(_proto_summary(v, file) + "\n" + reach)
 
     # -- %krt_validate ---------------------------------------------------------------------------
 

@@ -58,6 +58,14 @@ class NodeTrace:
     replied: bool = False
     where: str | None = None
 
+    def __repr__(self) -> str:
+        flow = f"{short_type(self.input)} → {short_type(self.output)}"
+        state = "replied early" if self.replied else "ok"
+        state = f"failed: {self.error}" if self.error else state
+        count = len(self.logs)
+        logs = f", {count} log line{'s' if count != 1 else ''}" if count else ""
+        return f"<{self.node} {format_ms(self.duration_ms)} {flow} {state}{logs}>"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (messages as dicts)."""
         return {

@@ -56,6 +56,7 @@ v.workflow("py-greeting", entrypoint="PyGreet", sequential=[greet])""",
     "unload": "%unload_ext krtlab",
     "gone": "%krt_validate v",
     "reload": "%load_ext krtlab\n%krt_validate v",
+    "unbound": f"%%krt_proto w\n{GOOD}",
 }
 
 
@@ -101,6 +102,13 @@ def test_proto_cell_lists_messages_and_rpcs_and_binds_only_when_asked(ran):
     assert "public_input.proto: Request, Response" in text
     assert "rpc PyGreet(Request) → Response" in text
     assert "(bound to pb)" in text
+
+
+def test_a_proto_cell_without_as_says_how_to_reach_the_classes(ran):
+    _, cells = ran
+    cell, text = cells["unbound"]
+    assert _error(cell) is None
+    assert "w.protos['other.proto'].Request" in text and "%%krt_proto w --as pb" in text
 
 
 def test_syntax_error_is_shown_at_its_cell_line_with_a_caret(ran):
