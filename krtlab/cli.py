@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", required=True, metavar="FILE.krt")
     b.add_argument("-f", "--force", action="store_true", help="replace an existing file")
     b.add_argument("--strict", action="store_true", help="warnings stop the build too")
+    b.add_argument(
+        "-v",
+        "--version",
+        dest="version_name",
+        metavar="NAME",
+        help="build it under this version name (krt.yml's version:), as kli's --version does",
+    )
     i = sub.add_parser("inspect", help="a readable summary of a project")
     i.add_argument("path")
     i.add_argument("--json", action="store_true")
@@ -59,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except KrtlabError as exc:
+        if getattr(args, "json", False):  # --json: still JSON, so tools can read the failure
+            print(json.dumps({"ok": False, "error": str(exc), "findings": []}, indent=2))
         print(f"krtlab {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -109,7 +118,11 @@ def _build(args: argparse.Namespace) -> int:
     from krtlab.bundle.write import build_krt
 
     project, validate = _open(args.path)
+    if args.version_name:
+        project = _renamed(project, args.version_name)
+    before = set(project.files)
     project = project.with_generated_pb2()
+    added = sorted(set(project.files) - before)
     report = validate(project)
     if not report.ok or (args.strict and report.warnings):
         print(str(report), file=sys.stderr)
@@ -119,7 +132,29 @@ def _build(args: argparse.Namespace) -> int:
         print(str(report), file=sys.stderr)
     path = build_krt(project, args.output, overwrite=args.force)
     print(f"built {path} ({path.stat().st_size:,} bytes, {len(project.files)} files)")
+    for name in added:  # kre-py imports them from the handler's folder
+        print(f"  added {name}: generated from the protos, for the node beside it")
     return 0
+
+
+def _renamed(project: Any, name: str) -> Any:
+    """The project with krt.yml's ``version:`` set to ``name`` (the rest of the file as it is)."""
+    import re
+
+    from krtlab.bundle.project import Project
+    from krtlab.spec.rules import check_resource_name, to_resource_name
+
+    reason = check_resource_name(name)
+    if reason:
+        raise BundleError(f"--version {name!r} {reason}; try {to_resource_name(name)!r}")
+    key = project.manifest_name
+    text = project.files.get(key, b"").decode("utf-8", errors="replace")
+    pattern = r"(?m)^(version:[ \t]*)([^\n#]*?)([ \t]*(?:#.*)?)$"
+    new, count = re.subn(pattern, lambda m: m.group(1) + name + m.group(3), text, count=1)
+    if not count:
+        new = f"version: {name}\n" + text
+    files = {**project.files, key: new.encode()}
+    return Project(files, project.origin, project.executables, list(project.problems))
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -267,3 +267,34 @@ def test_files_named_like_krt_yml_inside_the_bundle_warn():
     assert report.ok
     (f,) = report.warnings
     assert f.code == "file.manifest_like" and f.file == "src/py-greeter/krt.yaml"
+
+
+def severity_at(report, path):
+    return [(f.code, f.severity) for f in report.findings if f.path == path]
+
+
+def test_an_extra_key_warns_but_a_misspelt_one_is_an_error():
+    text = GREETER_YML.replace(
+        "  image: konstellation/kre-entrypoint:1.7.1",
+        "  image: konstellation/kre-entrypoint:1.7.1\n  src: src/entrypoint/entrypoint.py",
+    ).replace("    src: src/py-greeter/main.py", "    src: src/py-greeter/main.py\n    gpus: true")
+    report = greeter(text).validate()
+    assert severity_at(report, "entrypoint.src") == [("key.unknown", "warning")]  # KRE ignores it
+    assert severity_at(report, "nodes[0].gpus") == [("key.unknown", "error")]  # 'gpu' is lost
+    (gpus,) = [f for f in report.errors if f.path == "nodes[0].gpus"]
+    assert "'gpu'" in gpus.hint
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "severity"),
+    [
+        ("variables", "output_currency", "error"),  # KRE's admin API refuses it
+        ("files", "model_file", "warning"),  # kli refuses it; KRE passes it on as it is
+        ("files", "model-file", "error"),  # Kubernetes skips it: the value never arrives
+        ("files", "MODEL_FILE", None),
+    ],
+)
+def test_config_names_follow_who_refuses_them(key, name, severity):
+    text = GREETER_YML.replace("nodes:", f"config:\n  {key}: [{name}]\nnodes:")
+    found = severity_at(greeter(text).validate(), f"config.{key}[0]")
+    assert found == ([("config.invalid_name", severity)] if severity else [])

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from krtlab.errors import BundleError
-from krtlab.spec.findings import ERROR, Finding
+from krtlab.spec.findings import ERROR, WARNING, Finding
 
 from .project import MANIFEST_NAMES, Project
 
@@ -14,7 +14,8 @@ __all__ = ["load_project"]
 
 
 def load_project(path: str | os.PathLike[str]) -> Project:
-    """Read a project folder, a ``krt.yml``/``krt.yaml`` file, or a ``.krt`` archive.
+    """Read a project folder, a ``krt.yml``/``krt.yaml`` file (or any YAML file, read as the
+    version's krt.yml: ``kre.yaml``, ``krt-prod.yml``), or a ``.krt`` archive.
 
     Raises:
         BundleError: the path does not exist or is not a project (UnsafeArchiveError for
@@ -28,13 +29,15 @@ def load_project(path: str | os.PathLike[str]) -> Project:
         return _from_dir(p)
     if p.name in MANIFEST_NAMES:
         return _from_dir(p.parent, label=str(p))
+    if p.suffix.lower() in (".yml", ".yaml"):  # a krt.yml under another name, as kli reads it
+        return _from_dir(p.parent, label=str(p), manifest=p.name)
     return _from_archive(p)
 
 
-def _from_dir(root: Path, label: str | None = None) -> Project:
+def _from_dir(root: Path, label: str | None = None, manifest: str | None = None) -> Project:
     from .ignore import IgnoreRules, collect_files
 
-    if not any((root / n).is_file() for n in MANIFEST_NAMES):
+    if manifest is None and not any((root / n).is_file() for n in MANIFEST_NAMES):
         nested = sorted(
             str(q.relative_to(root)) for n in MANIFEST_NAMES for q in root.glob(f"*/**/{n}")
         )[:3]
@@ -50,7 +53,25 @@ def _from_dir(root: Path, label: str | None = None) -> Project:
             raise BundleError(f"cannot read {full}: {exc.strerror or exc}") from None
         if os.access(full, os.X_OK):
             executables.add(rel)
-    return Project(files, label or str(root), frozenset(executables))
+    problems: list[Finding] = []
+    if manifest is not None:
+        try:
+            data = (root / manifest).read_bytes()
+        except OSError as exc:
+            raise BundleError(f"cannot read {root / manifest}: {exc.strerror or exc}") from None
+        for name in (manifest, *MANIFEST_NAMES):
+            files.pop(name, None)
+        files["krt.yml"] = data
+        problems.append(
+            Finding(
+                WARNING,
+                "bundle.manifest_name",
+                f"{manifest} is read as the version's krt.yml; KRE looks for krt.yml (or "
+                "krt.yaml) at the archive root, so krtlab build writes it there under that name",
+                file=manifest,
+            )
+        )
+    return Project(files, label or str(root), frozenset(executables), problems)
 
 
 def _from_archive(path: Path) -> Project:

@@ -61,6 +61,15 @@ def check_env_var(name: str) -> str | None:
     return None
 
 
+_C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_env_name(name: str) -> bool:
+    """Whether Kubernetes passes ``name`` from a ConfigMap to a container's environment
+    (``envFrom`` skips keys that are not C identifiers)."""
+    return bool(_C_IDENTIFIER.match(name))
+
+
 # github.com/docker/distribution/reference grammar (what kli uses), written out as regexes.
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]*)"

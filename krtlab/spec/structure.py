@@ -42,11 +42,15 @@ def _check_keys(check: Checker, mapping: dict[Any, Any], kind: str, loc: Locatio
                 kre=kre,
             )
             continue
-        check.error(
+        meant = did_you_mean(str(key), known)
+        # a misspelt key loses its intent on KRE (an error); another extra key (an early
+        # krt.yml's entrypoint.src, a note of the team's) is only ignored (a warning)
+        report = check.error if meant else check.warning
+        report(
             "key.unknown",
             f"unknown key '{key}' in {_kind_name(kind, loc)}: KRE silently ignores it",
             sub,
-            hint=did_you_mean(str(key), known) or f"known keys: {', '.join(known)}",
+            hint=meant or f"known keys: {', '.join(known)}",
         )
 
 

@@ -114,19 +114,38 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                     _check_name(check, item.get("name"), (kind, i, "name"), f"{kind[:-1]} name")
 
     cfg = data.get("config") if isinstance(data.get("config"), dict) else {}
-    for key, who in (("variables", "KRE"), ("files", "kli")):
+    for key in ("variables", "files"):
         items = cfg.get(key)
         for i, name in enumerate(items if isinstance(items, list) else []):
-            if isinstance(name, str) and rules.check_env_var(name):
+            if not (isinstance(name, str) and rules.check_env_var(name)):
+                continue
+            loc = ("config", key, i)
+            hint = f"try {name.upper().replace('-', '_').replace('.', '_')!r}"
+            if key == "variables":  # KRE's admin API refuses it (the `env` tag)
                 check.error(
                     "config.invalid_name",
-                    f"config {key[:-1]} {name!r} is not an environment variable name: capital "
+                    f"config variable {name!r} is not an environment variable name: capital "
                     "letters, digits and '_' only",
-                    ("config", key, i),
-                    hint=f"try {name.upper().replace('-', '_')!r}"
-                    + ("" if who == "KRE" else " (kli refuses it; KRE's admin API does not)"),
-                    kre=f'invalid value "{name}" at env var "{go_path(("config", key, i))}" must '
-                    "contain only capital letters, numbers, and underscores",
+                    loc,
+                    hint=hint,
+                    kre=f'KRE 8: invalid value "{name}" at env var "{go_path(loc)}" must contain '
+                    "only capital letters, numbers, and underscores",
+                )
+            elif rules.is_env_name(name):  # only kli checks files; lower case still reaches pods
+                check.warning(
+                    "config.invalid_name",
+                    f"config file {name!r} is not in capitals: `kli krt validate` refuses it, "
+                    f"KRE accepts it and the nodes get it as the environment variable {name!r}",
+                    loc,
+                    hint=hint,
+                )
+            else:  # Kubernetes skips such keys of a ConfigMap's envFrom: the value never arrives
+                check.error(
+                    "config.invalid_name",
+                    f"config file {name!r} cannot be an environment variable: Kubernetes skips "
+                    "it when it passes the config to the nodes, so they never see the value",
+                    loc,
+                    hint=hint,
                 )
     seen: dict[str, int] = {}
     for key in ("variables", "files"):
