@@ -1,11 +1,15 @@
 """CLI commands talking to a KAI Server, after kli's ``kre version ...`` commands.
 
-``krtlab deploy PATH``, ``krtlab versions`` and ``krtlab version {start,stop,publish,unpublish}
-NAME -m COMMENT`` / ``krtlab version config NAME --set K=V``. The server URL and API token come
-from ``--server``/``--token`` or ``$KAI_SERVER_URL``/``$KAI_API_TOKEN``.
+``krtlab deploy PATH``, ``krtlab versions``, ``krtlab version {start,stop,publish,unpublish}
+NAME -m COMMENT`` / ``krtlab version config NAME --set K=V`` and ``krtlab diff PATH``. The
+server URL and API token come from ``--server``/``--token`` or
+``$KAI_SERVER_URL``/``$KAI_API_TOKEN``. ``deploy`` and ``diff`` also take ``--kubeconfig FILE``
+(``--context``, ``--namespace``): ``deploy`` then waits for the version's pods and fails naming
+a crashing node, ``diff`` also compares what only the version's Deployments tell.
 
 Exit codes: 0 done, 1 the server refused (or the version has validation errors or landed in
 ERROR), 2 bad usage (no server or token, a malformed ``--set``, a path that is not a project).
+``diff``: 0 identical, 1 different, 2 cannot compare (no such version on the server, ...).
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     server.add_argument("--server", metavar="URL", help="admin API URL (default $KAI_SERVER_URL)")
     server.add_argument("--token", metavar="T", help="API token (default $KAI_API_TOKEN)")
     server.add_argument("--runtime", metavar="ID", help="runtime id (default: the only one)")
-    d = sub.add_parser("deploy", parents=[server], help="upload a version to KAI Server, start it")
+    kube = argparse.ArgumentParser(add_help=False)
+    where = 'the cluster KRE runs in (e.g. "$KUBECONFIG"): read the pods'
+    kube.add_argument("--kubeconfig", metavar="FILE", help=where)
+    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    kube.add_argument("--namespace", metavar="NS", default="kre", help="KRE's namespace (kre)")
+    d = sub.add_parser("deploy", parents=[server, kube],
+                       help="upload a version to KAI Server, start it")  # fmt: skip
     d.add_argument("path", help="project folder, krt.yml, .krt or a Python script")
     d.add_argument("--set", action="append", default=[], metavar="K=V", help="a config value")
     d.add_argument("--no-start", action="store_true", help="upload only (stays CREATED)")
@@ -49,7 +59,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     c = actions.add_parser("config", parents=[server], help="show or set config values")
     c.add_argument("name", help="version name")
     c.add_argument("--set", action="append", default=[], metavar="K=V", help="a config value")
-    return {"deploy": _deploy, "versions": _versions, "version": _version}
+    what = "what differs between a local version and the deployed one"
+    df = sub.add_parser("diff", parents=[server, kube], help=what)
+    df.add_argument("path", help="project folder, krt.yml, .krt or a Python script")
+    df.add_argument("--version", metavar="NAME", help="the deployed version (default: its name)")
+    df.add_argument("--json", action="store_true", help="machine-readable")
+    return {"deploy": _deploy, "versions": _versions, "version": _version, "diff": _diff}
 
 
 class _Usage(Exception):
@@ -66,6 +81,22 @@ def _server(args: argparse.Namespace) -> Any:
     if not token:
         raise _Usage(f"no API token for {url}: pass --token T or set $KAI_API_TOKEN")
     return KaiServer(url, api_token=token, runtime_id=args.runtime)
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    """The :class:`~krtlab.deploy.kube.Cluster` of ``--kubeconfig``, or None without it (a
+    kubeconfig that cannot be used is bad usage: nothing has been uploaded yet)."""
+    if not args.kubeconfig:
+        if args.context:
+            raise _Usage("--context needs --kubeconfig FILE")
+        return None
+    from krtlab.deploy.kube import Cluster
+    from krtlab.errors import DeployError
+
+    try:
+        return Cluster(args.kubeconfig, context=args.context, namespace=args.namespace)
+    except DeployError as exc:
+        raise _Usage(str(exc)) from None
 
 
 def _sets(items: list[str]) -> dict[str, str]:
@@ -110,11 +141,18 @@ def _deploy(args: argparse.Namespace) -> int:
     def body() -> int:
         from krtlab.deploy.deployment import deploy
 
-        kai, values = _server(args), _sets(args.set)
+        kai, values, cluster = _server(args), _sets(args.set), _cluster(args)
         dep = deploy(args.path, kai, config=values, start=not args.no_start,
                      publish=args.publish, comment=args.comment, timeout=args.timeout,
-                     progress=_say)  # fmt: skip
+                     cluster=cluster, progress=_say)  # fmt: skip
         info = dep.info
+        if info.status in ("STARTED", "PUBLISHED"):
+            if cluster is not None:
+                _print_card(dep)
+            else:
+                _out("node status: not reported by KRE's admin API (only its watchNodeStatus "
+                     "subscription has it); pass --kubeconfig FILE to wait for the pods and "
+                     "read their health")  # fmt: skip
         if info.status == "PUBLISHED":
             _out(f"{info.name} is PUBLISHED; the runtime serves it at {kai.entrypoint_address()}")
         elif info.status == "STARTED":
@@ -124,6 +162,47 @@ def _deploy(args: argparse.Namespace) -> int:
         return 0
 
     return _run("deploy", body)
+
+
+def _print_card(dep: Any) -> None:
+    """The status card (node health read from the pods) as plain lines."""
+    from krtlab.deploy.card import card
+
+    status, rows = card(dep)
+    width = max(len(k) for k, _ in rows)
+    _out(f"{dep.name} {status}")
+    for key, value in rows:
+        _out(f"  {key:<{width}}  {value}")
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """0 identical, 1 different, 2 cannot compare (any error: usage, loading, the server)."""
+    from krtlab.deploy.diff import diff_version
+    from krtlab.errors import KrtlabError
+
+    try:
+        kai, cluster = _server(args), _cluster(args)
+        version = _load(args.path)
+        result = diff_version(version, kai, args.version, cluster=cluster)
+    except (_Usage, KrtlabError) as exc:
+        _out(f"krtlab diff: {exc}", err=True)
+        return 2
+    _out(json.dumps(result.to_dict(), indent=2) if args.json else result.text())
+    return result.exit_code
+
+
+def _load(path: str) -> Any:
+    """The local version of a folder, krt.yml, .krt or script (a failing script is reported,
+    not a traceback)."""
+    import krtlab
+    from krtlab.errors import KrtlabError
+
+    try:
+        return krtlab.load(path)
+    except KrtlabError:
+        raise
+    except Exception as exc:  # the user's script failed
+        raise _Usage(f"{path} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _versions(args: argparse.Namespace) -> int:

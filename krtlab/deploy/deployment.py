@@ -29,6 +29,8 @@ from .kai import KaiServer, VersionInfo
 if TYPE_CHECKING:
     from krtlab.authoring.version import Version
 
+    from .diff import VersionDiff
+
 __all__ = ["Comparison", "Deployment", "deploy"]  # Comparison lives in .compare
 
 Progress = Callable[[str], None] | None
@@ -257,7 +259,8 @@ class Deployment:
             nodes = {n.name for w in info.workflows for n in w.nodes}
             self._say(f"waiting for the pods of {self.name} to run")
             wait_healthy(lambda: cluster.node_health(self.name), self.name, nodes,
-                         namespace=cluster.namespace, timeout=timeout)  # fmt: skip
+                         namespace=cluster.namespace, timeout=timeout,
+                         progress=self._say)  # fmt: skip
             self._say(f"{self.name}'s pods are running")
         return info
 
@@ -409,6 +412,23 @@ class Deployment:
             version._values.clear()
             version._values.update(saved)
         return Comparison(rpc, local, deployed)
+
+    def diff(self, version: Version | None = None) -> VersionDiff:
+        """What differs between the local version (``version``, default the one deployed
+        from) and this one as the server reports it: description, workflows and their node
+        order, nodes, config keys and values (secret-looking values hidden); with ``cluster``,
+        also images, src, gpu and entrypoints read from its Deployments. Source code cannot be
+        compared: KRE does not give the ``.krt`` back (see :mod:`krtlab.deploy.diff`)."""
+        from .diff import diff_version
+
+        version = version if version is not None else self.version
+        if version is None:
+            raise DeployError(
+                f"no local version to compare {self.name} with: use d.diff(v), deploy(v, ...) "
+                "or Deployment(name, server, version=v)",
+                operation="diff",
+            )
+        return diff_version(version, self.server, self.name, cluster=self._cluster())
 
     # -- display ---------------------------------------------------------------------------------
 

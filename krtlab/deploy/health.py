@@ -82,9 +82,11 @@ def wait_healthy(
     namespace: str = "kre",
     timeout: float = 600.0,
     interval: float = 0.5,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Poll ``read()`` (a :func:`node_health` dict) until every node of ``nodes`` (and every
-    pod seen) is Running and ready; return the last health.
+    pod seen) is Running and ready; return the last health. ``progress`` gets a line
+    (``"py-greeter: Pending"``) each time a node's health changes.
 
     Raises:
         DeployError: a node is failing (CrashLoopBackOff, image pull errors, ...): KRE would
@@ -94,8 +96,14 @@ def wait_healthy(
     wanted = set(nodes)
     deadline = time.monotonic() + timeout
     op = f"checking the pods of {version}"
+    seen: dict[str, str] = {}
     while True:
         health = read()
+        current = {n: health.get(n, "no pod yet") for n in wanted | set(health)}
+        if progress is not None:
+            for n in sorted(n for n in current if seen.get(n) != current[n]):
+                progress(f"  {n}: {current[n]}")
+            seen = current
         failed = {n: h for n, h in health.items() if is_failing(h)}
         if failed:
             logs = [_logs_command(namespace, version, n) for n in sorted(failed)]
@@ -111,8 +119,7 @@ def wait_healthy(
                 code="node_failing",
                 operation=op,
             )
-        waiting = {n: health.get(n, "no pod yet") for n in wanted | set(health)}
-        waiting = {n: h for n, h in waiting.items() if h != "Running"}
+        waiting = {n: h for n, h in current.items() if h != "Running"}
         if not waiting:
             return health
         left = deadline - time.monotonic()

@@ -82,6 +82,9 @@ def graphql_error(errors: list[Any], operation: str, *, denied: bool = False) ->
     details = extensions.get("details") or ""
     details = "\n".join(map(str, details)) if isinstance(details, list) else str(details)
     others = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[1:]]
+    path = first.get("path") or []
+    if path and path[0] == "variable":  # gqlparser's "must be defined" says what only by its path
+        details = "\n".join(x for x in (f"at {'.'.join(map(str, path))}", details) if x)
     details = "\n".join([details, *others]).strip()  # gqlgen may list several errors
     denied = denied or "you are not allowed to" in message.lower()
     denied = denied or code in ("unauthorized", "forbidden", "invalid_session")

@@ -1,9 +1,11 @@
 """Jupyter support: graphs of versions, workflows and runs that render themselves.
 
 :class:`Graph` is what ``v.graph()``, ``workflow.graph()`` and :func:`run_graph` return. Its model
-comes from :mod:`krtlab.notebook.graph`; it is drawn by Graphviz ``dot`` when installed
-(:mod:`krtlab.notebook.dot`) and by krtlab's own layout otherwise (:mod:`krtlab.notebook.svg`),
-so a notebook always shows a picture. Nothing here imports graphviz or IPython.
+comes from :mod:`krtlab.notebook.graph`; python-graphviz builds it as a ``graphviz.Digraph``
+and renders it with Graphviz's ``dot`` when that is installed (:mod:`krtlab.notebook.dot`), and
+krtlab's own layout draws it otherwise (:mod:`krtlab.notebook.svg`), so a notebook always shows
+a picture. graphviz is imported when a graph is first built or drawn, never on import; IPython
+never.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from krtlab.errors import ExecutableNotFound, SpecError
 from .graph import GraphModel, build_model, first_line, names_only_model
 
 if TYPE_CHECKING:
+    import graphviz
+
     from krtlab.authoring.version import Version, Workflow
 
 __all__ = [
@@ -35,9 +39,10 @@ SVG_MIME, TEXT_MIME = "image/svg+xml", "text/plain"
 class Graph:
     """A drawable graph of a version, a workflow or a run.
 
-    ``source`` is the DOT text; :meth:`svg` renders with Graphviz ``dot`` when it is installed
-    and with krtlab's own layout when it is not; :meth:`save` writes ``.svg``, ``.png``,
-    ``.pdf`` or ``.dot``. In Jupyter it displays itself as SVG and never raises.
+    :meth:`digraph` is the graph as a ``graphviz.Digraph`` and ``source`` its DOT text;
+    :meth:`svg` renders with Graphviz ``dot`` when it is installed and with krtlab's own layout
+    when it is not; :meth:`save` writes ``.svg``, ``.png``, ``.pdf`` or ``.dot``. In Jupyter it
+    displays itself as SVG and never raises.
 
     Example:
         >>> import krtlab as krt
@@ -52,12 +57,16 @@ class Graph:
         self._svg: dict[str, str] = {}
         self._note = ""  # why the last display used the simple layout
 
+    def digraph(self) -> graphviz.Digraph:
+        """The graph as a new ``graphviz.Digraph`` (yours to change, render or save)."""
+        from .dot import digraph
+
+        return digraph(self.model)
+
     @property
     def source(self) -> str:
         """The DOT text (rendering it needs Graphviz; building it does not)."""
-        from .dot import dot_source
-
-        return dot_source(self.model)
+        return self.digraph().source
 
     def svg(self, *, layout: Literal["auto", "dot", "python"] = "auto") -> str:
         """The SVG text: ``dot -Tsvg`` when available (``"auto"``), else the simple layout.
@@ -74,10 +83,10 @@ class Graph:
             if layout == "python":
                 self._svg[layout] = render_svg(self.model)
             else:
-                from .dot import run_dot
+                from .dot import pipe
 
                 try:
-                    self._svg[layout] = run_dot(self.source, "svg").decode("utf-8", "replace")
+                    self._svg[layout] = pipe(self.digraph(), "svg").decode("utf-8", "replace")
                 except ExecutableNotFound:
                     if layout == "dot":
                         raise
@@ -113,9 +122,9 @@ class Graph:
         elif fmt in ("dot", "gv"):
             data = self.source.encode("utf-8")
         elif fmt in ("png", "pdf"):
-            from .dot import run_dot
+            from .dot import pipe
 
-            data = run_dot(self.source, fmt)
+            data = pipe(self.digraph(), fmt)
         else:
             raise SpecError(
                 f"cannot save a graph as {fmt or target.name!r}; use .svg, .png, .pdf or .dot"

@@ -1,23 +1,37 @@
-"""The graph model as DOT text, and the one place krtlab runs Graphviz's ``dot``.
+"""The graph model as a :class:`graphviz.Digraph`, and the one place krtlab runs ``dot``.
 
-Building the text never starts a process, so ``Graph.source`` works without Graphviz; only
-:func:`run_dot` (through :func:`run_check`) needs the binary. User text goes into HTML-like
-labels (escaped as XML) and tooltips (escaped as XML entities too, because ``dot`` decodes
-entities and passes them through to SVG untouched, which sidesteps DOT's backslash rules).
+python-graphviz builds the DOT text (identifiers and attribute values quoted, clusters as
+subgraphs, ports on edges) and runs Graphviz (``graphviz.pipe``, see :func:`pipe`); building
+never starts a process, so ``Graph.source`` works without the binary. What stays here is what
+graphviz leaves to its caller:
+
+- HTML-like labels: graphviz passes ``<...>`` through verbatim, so the user text inside them
+  is escaped here (:func:`html`: XML, and backslashes for the escString pass ``dot`` still
+  makes over label text);
+- tooltips: :func:`graphviz.escape` prepares a string for DOT's escString pass, but ``dot``
+  reads a tooltip through two more (HTML entities, then ``interpretCRNL``, which drops one
+  level of backslashes), so :func:`tooltip` prepares it for those too (else ``&amp;`` shows
+  as ``&``, ``\\N`` as the node's name);
+- krtlab's own errors (:class:`~krtlab.errors.ExecutableNotFound` with the install command,
+  :class:`~krtlab.errors.RenderError` with dot's stderr) in place of graphviz's. There is no
+  timeout any more (graphviz has none; ``dot`` lays out these few dozen boxes in milliseconds).
+
+graphviz is imported inside the functions: ``import krtlab`` stays light, and the colours
+below serve krtlab's own layout (:mod:`krtlab.notebook.svg`) too.
 """
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from krtlab.errors import ExecutableNotFound, RenderError
 
 if TYPE_CHECKING:
+    import graphviz
+
     from .graph import Arrow, Box, Cluster, GraphModel
 
-__all__ = ["COLORS", "DOT_HINT", "RenderError", "dot_source", "run_check", "run_dot"]
+__all__ = ["COLORS", "DOT_HINT", "RenderError", "digraph", "html", "pipe", "tooltip"]
 
 DOT_HINT = (
     "install Graphviz (`apt install graphviz`, `brew install graphviz` or "
@@ -44,56 +58,51 @@ COLORS: dict[str, tuple[str, str, str]] = {
 STATUS_MARK = {"ok": "✓", "failed": "✗", "skipped": "–"}
 
 
-def run_check(
-    argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60, hint: str = ""
-) -> bytes:
-    """Run ``argv`` and return its stdout.
+def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """``graph`` rendered by Graphviz (``svg``, ``png``, ``pdf``), with krtlab's errors.
 
     Raises:
-        ExecutableNotFound: the program is not on PATH (``hint`` says how to install it).
-        RenderError: it could not be started, timed out, or exited non-zero (with stderr).
+        ExecutableNotFound: ``dot`` is not on PATH (the message says how to install it).
+        RenderError: ``dot`` could not be started or exited non-zero (with its stderr).
     """
+    import graphviz
+
+    # graphviz.pipe with the whole source, not graph.pipe(): that one writes the source line by
+    # line and fails with BrokenPipeError, hiding dot's message, when dot stops reading early
+    # (`-Tpng` on a Graphviz built without it). quiet: dot's warnings stay out of the cell.
     try:
-        proc = subprocess.run(
-            list(argv), input=input, capture_output=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError:
-        raise ExecutableNotFound(argv[0], hint) from None
-    except subprocess.TimeoutExpired:
-        raise RenderError(f"{argv[0]} did not finish within {timeout:g} s") from None
+        return graphviz.pipe("dot", fmt, graph.source.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise ExecutableNotFound("dot", DOT_HINT) from None
+    except graphviz.CalledProcessError as exc:
+        stderr = (exc.stderr or b"").decode("utf-8", "replace")
+        raise RenderError(f"dot -T{fmt} exited with {exc.returncode}", stderr=stderr) from None
     except OSError as exc:  # not executable, and the like: the program exists but cannot run
-        raise RenderError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode("utf-8", "replace")
-        raise RenderError(f"{' '.join(argv)} exited with {proc.returncode}", stderr=stderr)
-    return proc.stdout
+        raise RenderError(f"cannot run dot: {exc.strerror or exc}") from None
 
 
-def run_dot(source: str, fmt: str) -> bytes:
-    """``dot -T<fmt>`` on ``source`` (``svg``, ``png``, ``pdf``)."""
-    return run_check(["dot", f"-T{fmt}"], input=source.encode("utf-8"), hint=DOT_HINT)
-
-
-# -- DOT text --------------------------------------------------------------------------------------
+# -- text graphviz passes through ------------------------------------------------------------------
 
 
 def html(text: str) -> str:
-    """Text for an HTML-like label (one line)."""
-    one = " ".join(text.split("\n"))
+    """Text for an HTML-like label (one line): escaped as XML, and its backslashes doubled,
+    because ``dot`` also reads label text as an escString (``\\N`` is the node's name)."""
+    one = " ".join(text.split("\n")).replace("\\", "\\\\")
     return (
         one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
 
 
-def quoted(text: str) -> str:
-    """A quoted escString (tooltips): XML entities throughout, so no DOT escape applies."""
-    s = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = s.replace('"', "&quot;").replace("\\", "&#92;&#92;").replace("\n", "&#10;")
-    return f'"{s}"'
+def tooltip(text: str) -> str:
+    """A tooltip value that ``dot`` shows exactly as ``text`` (newlines kept).
 
+    graphviz quotes it (``"`` becomes ``\\"``); entities are written out first, and
+    :func:`graphviz.escape` runs twice, once per backslash pass, so a backslash survives both.
+    """
+    import graphviz
 
-def _attrs(**attrs: str) -> str:
-    return "[" + ", ".join(f"{k}={v}" for k, v in attrs.items()) + "]"
+    escaped = graphviz.escape(graphviz.escape(text.replace("&", "&amp;")))
+    return graphviz.nohtml(escaped.replace("\n", "\\n"))  # nohtml: "<b>" is no HTML label
 
 
 def _font(text: str, size: int, color: str, bold: bool = False) -> str:
@@ -101,45 +110,48 @@ def _font(text: str, size: int, color: str, bold: bool = False) -> str:
     return f'<FONT POINT-SIZE="{size}" COLOR="{color}">{body}</FONT>'
 
 
-def dot_source(model: GraphModel) -> str:
-    """The DOT text of ``model``: left to right, one cluster per workflow."""
-    graph = _attrs(
-        rankdir="LR", fontname=f'"{FONT}"', fontsize="11", labelloc="t", labeljust="l",
-        nodesep="0.25", ranksep="0.45", newrank="true", bgcolor='"white"',
-        label=_title(model), tooltip=quoted(model.title),
+# -- the graph -------------------------------------------------------------------------------------
+
+
+def digraph(model: GraphModel) -> graphviz.Digraph:
+    """``model`` as a :class:`graphviz.Digraph`: left to right, one cluster per workflow."""
+    import graphviz
+
+    g = graphviz.Digraph(
+        "krtlab",
+        graph_attr={
+            "rankdir": "LR", "fontname": FONT, "fontsize": "11", "labelloc": "t",
+            "labeljust": "l", "nodesep": "0.25", "ranksep": "0.45", "newrank": "true",
+            "bgcolor": "white", "label": _title(model), "tooltip": tooltip(model.title),
+        },
+        node_attr={
+            "fontname": FONT, "fontsize": "11", "shape": "box", "style": "rounded,filled",
+            "margin": "0.14,0.06",
+        },
+        edge_attr={
+            "fontname": FONT, "fontsize": "9", "arrowsize": "0.7", "color": COLORS["edge"][0],
+            "fontcolor": COLORS["edge"][2],
+        },
     )  # fmt: skip
-    lines = [
-        "digraph krtlab {",
-        f"  graph {graph}",
-        f'  node [fontname="{FONT}", fontsize=11, shape=box, style="rounded,filled", '
-        'margin="0.14,0.06"]',
-        f'  edge [fontname="{FONT}", fontsize=9, arrowsize=0.7, color="{COLORS["edge"][0]}", '
-        f'fontcolor="{COLORS["edge"][2]}"]',
-        "  ep "
-        + _attrs(
-            shape="plain", style='"solid"', label=_entrypoint(model), tooltip=_ep_tooltip(model)
-        ),
-    ]  # fmt: skip
+    g.node("ep", _entrypoint(model), shape="plain", style="solid", tooltip=_ep_tooltip(model))
     if model.config:
         fill, border, ink = COLORS["config"]
         label = "<<B>config</B>" + "".join(f'<BR ALIGN="LEFT"/>{html(c)}' for c in model.config)
         tip = "config: values are set in KRE, not in the bundle\n" + "\n".join(model.config)
-        lines.append(
-            "  cfg "
-            + _attrs(
-                shape="note", style="filled", fillcolor=f'"{fill}"', color=f'"{border}"',
-                fontcolor=f'"{ink}"', fontsize="10", label=label + '<BR ALIGN="LEFT"/>>',
-                tooltip=quoted(tip),
-            )
+        g.node(
+            "cfg", label + '<BR ALIGN="LEFT"/>>', shape="note", style="filled", fillcolor=fill,
+            color=border, fontcolor=ink, fontsize="10", tooltip=tooltip(tip),
         )  # fmt: skip
-        # same column as the entrypoint, below it (the invisible edge orders the two)
-        lines.append("  { rank=same; ep -> cfg [style=invis] }")
+        with g.subgraph() as same:  # same column as the entrypoint, below it
+            same.attr(rank="same")
+            same.edge("ep", "cfg", style="invis")
     for k, cluster in enumerate(model.clusters):
-        lines += _cluster(k, cluster)
+        with g.subgraph(name=f"cluster_{k}") as sub:
+            _cluster(sub, cluster)
     for cluster in model.clusters:
-        lines += [_arrow(a) for a in cluster.arrows]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        for arrow in cluster.arrows:
+            _arrow(g, arrow)
+    return g
 
 
 def _title(model: GraphModel) -> str:
@@ -154,10 +166,9 @@ def _title(model: GraphModel) -> str:
 
 def _entrypoint(model: GraphModel) -> str:
     fill, border, ink = COLORS["entrypoint"]
-    rows = [
-        f'<TR><TD ALIGN="LEFT">{_font("entrypoint", 11, ink, bold=True)}</TD></TR>',
-        f'<TR><TD ALIGN="LEFT">{_font(model.entrypoint_image, 8, "#666666")}</TD></TR>',
-    ]
+    rows = [f'<TR><TD ALIGN="LEFT">{_font("entrypoint", 11, ink, bold=True)}</TD></TR>']
+    if model.entrypoint_image:  # an empty <FONT></FONT> is a syntax error to dot
+        rows.append(f'<TR><TD ALIGN="LEFT">{_font(model.entrypoint_image, 8, "#666666")}</TD></TR>')
     for rpc in model.rpcs:
         color = ink if rpc.used else COLORS["muted"][2]
         rows.append(
@@ -171,37 +182,31 @@ def _entrypoint(model: GraphModel) -> str:
 
 
 def _ep_tooltip(model: GraphModel) -> str:
-    lines = [f"entrypoint ({model.entrypoint_image})"] + [r.tooltip or r.name for r in model.rpcs]
-    return quoted("\n".join(lines))
+    head = f"entrypoint ({model.entrypoint_image})" if model.entrypoint_image else "entrypoint"
+    lines = [head] + [r.tooltip or r.name for r in model.rpcs]
+    return tooltip("\n".join(lines))
 
 
-def _cluster(k: int, cluster: Cluster) -> list[str]:
+def _cluster(sub: graphviz.Digraph, cluster: Cluster) -> None:
     fill, border, ink = COLORS["cluster"]
     label = f"workflow <B>{html(cluster.name)}</B>  ·  rpc {html(cluster.rpc)}"
     if cluster.note:
         label += '<BR ALIGN="LEFT"/>' + _font(cluster.note, 9, COLORS["bad"][2])
-    tip = quoted(f"workflow {cluster.name} serves rpc {cluster.rpc}")
-    lines = [
-        f"  subgraph cluster_{k} {{",
-        f'    style="rounded,filled"; fillcolor="{fill}"; fontsize=10; fontcolor="{ink}";',
-        f'    color="{COLORS["bad"][1] if cluster.bad else border}"; labeljust=l;',
-        f"    label=<{label}>; tooltip={tip};",
-    ]
-    lines += [f"    {box.id} {_box(box)}" for box in cluster.boxes]
-    fill, border, ink = COLORS["exit"]
-    lines.append(
-        f"    {cluster.exit_id} "
-        + _attrs(
-            label='"response"', style='"rounded,dashed"', fillcolor=f'"{fill}"',
-            color=f'"{border}"', fontcolor=f'"{ink}"', fontsize="9",
-            tooltip=quoted(f"the reply to the {cluster.rpc} caller"),
-        )
+    sub.attr(
+        style="rounded,filled", fillcolor=fill, fontsize="10", fontcolor=ink,
+        color=COLORS["bad"][1] if cluster.bad else border, labeljust="l", label=f"<{label}>",
+        tooltip=tooltip(f"workflow {cluster.name} serves rpc {cluster.rpc}"),
     )  # fmt: skip
-    lines.append("  }")
-    return lines
+    for box in cluster.boxes:
+        _box(sub, box)
+    fill, border, ink = COLORS["exit"]
+    sub.node(
+        cluster.exit_id, "response", style="rounded,dashed", fillcolor=fill, color=border,
+        fontcolor=ink, fontsize="9", tooltip=tooltip(f"the reply to the {cluster.rpc} caller"),
+    )  # fmt: skip
 
 
-def _box(box: Box) -> str:
+def _box(sub: graphviz.Digraph, box: Box) -> None:
     key = "missing" if box.missing else box.status or box.kind
     fill, border, ink = COLORS.get(key, COLORS["python"])
     label = f"<B>{html(box.name)}</B>"
@@ -213,19 +218,18 @@ def _box(box: Box) -> str:
         mark = STATUS_MARK.get(box.status or "", "")
         label += "<BR/>" + _font(f"{mark} {box.note}".strip(), 8, border, bold=True)
     style = "rounded,filled" + (",dashed" if box.missing or box.status == "skipped" else "")
-    return _attrs(
-        label=f"<{label}>", style=f'"{style}"', fillcolor=f'"{fill}"', color=f'"{border}"',
-        fontcolor=f'"{ink}"', tooltip=quoted(box.tooltip or box.name),
+    sub.node(
+        box.id, f"<{label}>", style=style, fillcolor=fill, color=border, fontcolor=ink,
+        tooltip=tooltip(box.tooltip or box.name),
         penwidth="2.4" if box.status == "failed" or box.missing else "1.2",
     )  # fmt: skip
 
 
-def _arrow(a: Arrow) -> str:
-    src = f"ep:{a.port}:e" if a.port else a.src
-    attrs: dict[str, str] = {"tooltip": quoted(a.tooltip or a.label or "message")}
+def _arrow(g: graphviz.Digraph, a: Arrow) -> None:
+    attrs = {"tooltip": tooltip(a.tooltip or a.label or "message")}
     if a.label:
         attrs["label"] = f"<{html(a.label)}>"
     if a.bad:
         color = COLORS["bad"][0]
-        attrs |= {"color": f'"{color}"', "fontcolor": f'"{color}"', "penwidth": "2"}
-    return f"  {src} -> {a.dst}:w {_attrs(**attrs)}"
+        attrs |= {"color": color, "fontcolor": color, "penwidth": "2"}
+    g.edge(f"ep:{a.port}:e" if a.port else a.src, f"{a.dst}:w", **attrs)

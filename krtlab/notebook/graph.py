@@ -4,7 +4,7 @@ The model is small and frozen: the entrypoint's rpcs, each workflow as a cluster
 order, arrows labelled with the message they carry (red where validation reports a mismatch),
 badges, config variables and, after a run, each node's status. It uses the same facts as
 ``v.validate()`` (node contracts from type hints, or read from the source of loaded nodes) so
-the picture and the report agree. Renderers: :mod:`krtlab.notebook.dot` (DOT text for Graphviz)
+the picture and the report agree. Renderers: :mod:`krtlab.notebook.dot` (a ``graphviz.Digraph``)
 and :mod:`krtlab.notebook.svg` (a pure-Python layout and a text outline).
 """
 

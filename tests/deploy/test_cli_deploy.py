@@ -55,6 +55,8 @@ def test_round_trip(env, examples, capsys):
     out = capsys.readouterr().out
     assert "uploading greeter-v1" in out and "greeter-v1 is STARTED" in out
     assert "krtlab version publish greeter-v1" in out
+    # no --kubeconfig: the pods are not looked at, and the output says KRE does not report them
+    assert "node status: not reported by KRE's admin API" in out and "--kubeconfig FILE" in out
 
     assert run(["versions"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -242,6 +242,45 @@ def test_server_down_names_the_url():
     assert not isinstance(info.value, AuthError)
 
 
+class Recording(KaiServer):
+    """KaiServer noting every operation it sends (uploads as ``"<bytes>"``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[str, dict]] = []
+
+    def graphql(self, query, variables=None, *, files=None):
+        shown = json.loads(json.dumps(variables or {}, default=lambda _: "<bytes>"))
+        self.sent.append((query.split("(", 1)[0].split("{", 1)[0].strip(), shown))
+        return super().graphql(query, variables, files=files)
+
+
+def test_every_version_call_names_the_runtime_as_kre7_requires(kai):
+    """KRE 7's schema makes ``runtimeId`` required in version/versions and in every version
+    mutation's input: a client that leaves it out is refused (GRAPHQL_VALIDATION_FAILED)."""
+    client = Recording(kai.url, api_token=kai.api_token)
+    krt = make_krt({"krt.yml": krt_yml("runtime-v1"), "public_input.proto": PROTO,
+                    "src/py-greeter/main.py": HANDLER})  # fmt: skip
+    client.create_version(krt)
+    client.wait("runtime-v1", "CREATED", timeout=60)
+    client.update_config("runtime-v1", {})
+    client.versions()
+    for action in (client.start, client.stop, client.publish, client.unpublish):
+        with pytest.raises(DeployError, match="error version not found"):  # got past validation
+            action("no-such-version", "c")
+    mutations = {op: v["input"] for op, v in client.sent if op.startswith("mutation")}
+    assert set(mutations) == {
+        f"mutation {m}" for m in ("CreateVersion", "UpdateVersionConfiguration", "StartVersion",
+                                  "StopVersion", "PublishVersion", "UnpublishVersion")
+    }  # fmt: skip
+    assert {op: i.get("runtimeId") for op, i in mutations.items()} == dict.fromkeys(
+        mutations, "local"
+    )
+    queries = [(op, v) for op, v in client.sent if op in ("query Version", "query Versions")]
+    assert {op for op, _ in queries} == {"query Version", "query Versions"}
+    assert all(v.get("runtimeId") == "local" for _, v in queries)
+
+
 class Kre3(KaiServer):
     """A kre<=3 server as seen through graphql(): no ``runtimes`` field, no runtimeId args."""
 

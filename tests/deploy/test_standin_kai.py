@@ -151,11 +151,13 @@ def test_queries_runtime_and_me(kai: LocalKai, api: Api) -> None:
         "runtime": {"id": "local", "name": "local", "entrypointAddress": kai.entrypoint_address,
                     "publishedVersion": None},
     }  # fmt: skip
-    assert refused(api.gql('{ version(name: "ghost") { name } }')[1], "version",
-                   "error version not found")  # fmt: skip
-    status, body = api.gql("{ versions { nam } }")
+    assert refused(api.gql('{ version(name: "ghost", runtimeId: "local") { name } }')[1],
+                   "version", "error version not found")  # fmt: skip
+    status, body = api.gql('{ versions(runtimeId: "local") { nam } }')
     assert status == 422
-    assert body["errors"][0]["message"] == 'Cannot query field "nam" on type "Version".'
+    assert body["errors"][0]["message"] == (
+        'Cannot query field "nam" on type "Version". Did you mean "name"?'
+    )
 
 
 def test_viewer_can_query_but_not_edit(kai: LocalKai, api: Api) -> None:
@@ -247,7 +249,7 @@ def test_config_incomplete_unknown_key_and_inherited(api: Api) -> None:
     )
     update = (
         "mutation ($vars: [ConfigurationVariablesInput!]!) { updateVersionConfiguration("
-        'input: {versionName: "cfg-v1", configurationVariables: $vars}) '
+        'input: {versionName: "cfg-v1", runtimeId: "local", configurationVariables: $vars}) '
         "{ config { completed vars { key value } } } }"
     )
     body = api.gql(update, {"vars": [{"key": "NOPE", "value": "1"}]})[1]
@@ -276,7 +278,7 @@ def test_started_version_whose_serve_fails_and_started_config_rules(
     api.wait("fail-v1", "CREATED")
     update = (
         'mutation ($v: String!) { updateVersionConfiguration(input: {versionName: "fail-v1", '
-        'configurationVariables: [{key: "TOKEN", value: $v}]}) { status } }'
+        'runtimeId: "local", configurationVariables: [{key: "TOKEN", value: $v}]}) { status } }'
     )
     api.gql(update, {"v": "t"})
     assert api.act("startVersion", "fail-v1")["data"]["startVersion"]["status"] == "STARTING"

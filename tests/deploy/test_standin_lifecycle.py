@@ -287,7 +287,7 @@ def test_unknown_runtime_and_viewer_asking_for_a_missing_version(kai: LocalKai, 
     viewer = Api(kai.url, kai.add_user("viewer@x.io", "VIEWER"))
     update = (
         "mutation ($n: String!) { updateVersionConfiguration(input: {versionName: $n, "
-        'configurationVariables: [{key: "K", value: "v"}]}) { name } }'
+        'runtimeId: "local", configurationVariables: [{key: "K", value: "v"}]}) { name } }'
     )
     # KRE's resolver looks the version up (GetByName) before checking the permission
     body = viewer.gql(update, {"n": "ghost"})[1]

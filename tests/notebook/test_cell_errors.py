@@ -46,8 +46,9 @@ CELLS = {
 def errors(kernel_manager, tmp_path_factory):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS.values()]
+    folder = str(tmp_path_factory.mktemp("e"))
     client = NotebookClient(nb, km=kernel_manager(), timeout=120, allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("e"))}})  # fmt: skip
+                            resources={"metadata": {"path": folder}})  # fmt: skip
     client.execute()
     found = {}
     for name, cell in zip(CELLS, nb.cells, strict=True):

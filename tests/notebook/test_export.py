@@ -226,7 +226,8 @@ def test_validation_errors_print_the_report_and_write_nothing(tmp_path, capsys):
     out, bundle = tmp_path / "out", tmp_path / "bad.krt"
     assert main(["export", str(nb), "-o", str(out), "--krt", str(bundle)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("bad-v1: 3 errors, 0 warnings\nerror: krt.yml")
+    # the cell that made the version first, krt.yml second
+    assert err.startswith("bad-v1: 3 errors, 0 warnings\nerror: cell In[1], line 2 (krt.yml:4 ")
     assert err.rstrip().endswith(f"krtlab export: not writing {out}")
     assert not out.exists() and not bundle.exists()
 

@@ -25,7 +25,7 @@ from krtlab.deploy.standin.kai_api import KaiHttpServer
 from krtlab.deploy.standin.lifecycle import Runtime
 from krtlab.deploy.standin.objects import VersionObjects
 from krtlab.deploy.standin.proxy import EntrypointProxy
-from krtlab.deploy.standin.resolvers import build_schema
+from krtlab.errors import DeployError
 
 __all__ = ["LocalKai"]
 
@@ -62,7 +62,7 @@ class LocalKai:
     """A KAI Server (KRE 7 admin API) stand-in with one runtime.
 
     Args:
-        runtime_id: the runtime's id (requests may also omit ``runtimeId``, as with kre<=3).
+        runtime_id: the runtime's id (every version query and mutation names it, as in KRE 7).
         namespace: the Kubernetes namespace the version objects go to.
         service_form: ``"spec"`` or ``"kre3"``, the entrypoint Service naming.
         kube: run the Kubernetes API stand-in and create the objects there.
@@ -121,6 +121,13 @@ class LocalKai:
         return self
 
     def _start(self) -> None:
+        try:  # graphql-core comes with the deploy extra
+            from krtlab.deploy.standin.resolvers import build_schema
+        except ModuleNotFoundError as exc:
+            if exc.name != "graphql":
+                raise
+            text = "LocalKai needs graphql-core: pip install 'krtlab[deploy]'"
+            raise DeployError(text, operation="starting LocalKai") from None
         parts = self._parts
         if self._data_dir is None:
             parts.tmp = data = Path(tempfile.mkdtemp(prefix="krtlab-kai-"))

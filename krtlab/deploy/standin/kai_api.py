@@ -14,10 +14,12 @@ import threading
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from krtlab.deploy.standin.auth import Auth
-from krtlab.deploy.standin.graphql import Schema
+
+if TYPE_CHECKING:
+    from krtlab.deploy.standin.gql import GraphQLApi
 
 __all__ = ["MAX_UPLOAD", "KaiHttpServer"]
 
@@ -111,8 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 request = json.loads(self._body() or b"null")
                 assert isinstance(request, dict)
-            except (ValueError, AssertionError):
-                return self._gql_error("json body could not be decoded")
+                assert isinstance(request.get("variables") or {}, dict)
+            except (ValueError, AssertionError) as exc:
+                text = f"json body could not be decoded: {exc or 'not a request object'}"
+                return self._gql_error(text, 400)  # gqlgen's POST transport: 400
         assert self.server.schema is not None
         status, result = self.server.schema.execute(
             str(request.get("query") or ""),
@@ -122,8 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(status, result)
 
-    def _gql_error(self, message: str) -> None:
-        self._send(422, {"errors": [{"message": message}], "data": None})
+    def _gql_error(self, message: str, status: int = 422) -> None:
+        self._send(status, {"errors": [{"message": message}], "data": None})
 
     @staticmethod
     def _multipart(ctype: str, body: bytes) -> dict[str, Any]:
@@ -146,7 +150,7 @@ class KaiHttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, schema: Schema | None, auth: Auth, host: str = "127.0.0.1") -> None:
+    def __init__(self, schema: GraphQLApi | None, auth: Auth, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), _Handler)
         self.schema, self.auth = schema, auth
         self._thread: threading.Thread | None = None

@@ -1,72 +1,17 @@
-"""KRE 7's admin API schema (the version subset) and its resolvers over a :class:`Runtime`.
-
-``runtimeId`` is optional here (``ID`` instead of ``ID!``) so kre<=3 style requests without it
-address the single runtime; everything else is KRE 7's ``schema.graphql``.
-"""
+"""The resolvers of KRE 7's admin API (:mod:`krtlab.deploy.standin.kre_schema`) over a
+:class:`Runtime`, executed by graphql-core (:mod:`krtlab.deploy.standin.gql`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from krtlab.deploy.standin.auth import Auth, User, _rfc3339
-from krtlab.deploy.standin.graphql import GraphQLError, Schema
+from krtlab.deploy.standin.gql import GraphQLApi, GraphQLError
+from krtlab.deploy.standin.kre_schema import SDL
 from krtlab.deploy.standin.krt_check import KrtValidationError
 from krtlab.deploy.standin.lifecycle import Runtime, VersionRecord
 
-__all__ = ["SDL", "build_schema"]
-
-SDL = """
-scalar Upload
-type Query {
-  me: User
-  runtime(id: ID!): Runtime!
-  runtimes: [Runtime!]!
-  version(name: String!, runtimeId: ID): Version!
-  versions(runtimeId: ID): [Version!]!
-}
-type Mutation {
-  createVersion(input: CreateVersionInput!): Version!
-  startVersion(input: StartVersionInput!): Version!
-  stopVersion(input: StopVersionInput!): Version!
-  publishVersion(input: PublishVersionInput!): Version!
-  unpublishVersion(input: UnpublishVersionInput!): Version!
-  updateVersionConfiguration(input: UpdateConfigurationInput!): Version!
-  generateApiToken(input: GenerateApiTokenInput!): String!
-}
-input CreateVersionInput { file: Upload! runtimeId: ID }
-input StartVersionInput { versionName: String! comment: String! runtimeId: ID }
-input StopVersionInput { versionName: String! comment: String! runtimeId: ID }
-input PublishVersionInput { versionName: String! comment: String! runtimeId: ID }
-input UnpublishVersionInput { versionName: String! comment: String! runtimeId: ID }
-input GenerateApiTokenInput { name: String! }
-input ConfigurationVariablesInput { key: String! value: String! }
-input UpdateConfigurationInput {
-  versionName: String! runtimeId: ID configurationVariables: [ConfigurationVariablesInput!]!
-}
-type User {
-  id: ID! email: String! accessLevel: AccessLevel! creationDate: String! lastActivity: String
-  activeSessions: Int! apiTokens: [ApiToken!]!
-}
-enum AccessLevel { VIEWER MANAGER ADMIN }
-type ApiToken { id: ID! name: String! creationDate: String! lastActivity: String }
-type ConfigurationVariable { key: String! value: String! type: ConfigurationVariableType! }
-enum ConfigurationVariableType { VARIABLE FILE }
-type Runtime {
-  id: ID! name: String! description: String! creationDate: String! measurementsUrl: String!
-  databaseUrl: String! entrypointAddress: String! publishedVersion: Version creationAuthor: User!
-}
-type Edge { id: ID! fromNode: ID! toNode: ID! }
-type Node { id: ID! name: String! status: NodeStatus! }
-enum NodeStatus { STARTING STARTED STOPPED ERROR }
-type Workflow { id: ID! name: String! nodes: [Node!]! edges: [Edge!]! }
-type Version {
-  id: ID! name: String! description: String! status: VersionStatus! creationDate: String!
-  creationAuthor: User! publicationDate: String publicationAuthor: User workflows: [Workflow!]!
-  config: VersionConfig! hasDoc: Boolean errors: [String!]!
-}
-type VersionConfig { vars: [ConfigurationVariable!]! completed: Boolean! }
-enum VersionStatus { CREATING CREATED STARTING STARTED PUBLISHED STOPPING STOPPED ERROR }
-"""
+__all__ = ["build_schema"]
 
 
 class _Api:
@@ -127,8 +72,8 @@ class _Api:
             "creationAuthor": lambda: self.user(next(iter(self.auth.users), None)),
         }  # fmt: skip
 
-    def _runtime_for(self, runtime_id: str | None) -> Runtime:
-        if runtime_id not in (None, "", self.runtime.id):
+    def _runtime_for(self, runtime_id: str) -> Runtime:
+        if runtime_id != self.runtime.id:
             raise ValueError("error version not found")
         return self.runtime
 
@@ -145,11 +90,11 @@ class _Api:
     def q_runtimes(self, ctx: User) -> list[dict[str, Any]]:
         return [self.runtime_view(ctx)]
 
-    def q_version(self, ctx: User, name: str, runtimeId: str | None = None) -> dict[str, Any]:
+    def q_version(self, ctx: User, name: str, runtimeId: str) -> dict[str, Any]:
         return self.version(self._runtime_for(runtimeId).get(name), ctx)
 
-    def q_versions(self, ctx: User, runtimeId: str | None = None) -> list[dict[str, Any]]:
-        if runtimeId not in (None, "", self.runtime.id):
+    def q_versions(self, ctx: User, runtimeId: str) -> list[dict[str, Any]]:
+        if runtimeId != self.runtime.id:
             return []  # KRE reads the (empty) database of an unknown runtime
         rt = self.runtime
         with rt.lock:
@@ -158,7 +103,7 @@ class _Api:
 
     def m_create(self, ctx: User, input: dict[str, Any]) -> dict[str, Any]:
         ctx.check_edit_versions()
-        if input.get("runtimeId") not in (None, "", self.runtime.id):
+        if input["runtimeId"] != self.runtime.id:
             raise ValueError("error runtime repo GetById: error runtime not found")
         data = input["file"]
         try:
@@ -171,7 +116,7 @@ class _Api:
 
     def _transition(self, ctx: User, input: dict[str, Any], action: str) -> dict[str, Any]:
         ctx.check_edit_versions()
-        rt, name = self._runtime_for(input.get("runtimeId")), input["versionName"]
+        rt, name = self._runtime_for(input["runtimeId"]), input["versionName"]
         if action == "start":
             rec = rt.start(name)
         elif action == "stop":
@@ -183,7 +128,7 @@ class _Api:
         return self.version(rec, ctx)
 
     def m_update_config(self, ctx: User, input: dict[str, Any]) -> dict[str, Any]:
-        rt = self._runtime_for(input.get("runtimeId"))
+        rt = self._runtime_for(input["runtimeId"])
         rt.get(input["versionName"])  # KRE's resolver calls GetByName before the permission check
         ctx.check_edit_versions()
         rec = rt.update_config(input["versionName"], input["configurationVariables"])
@@ -193,10 +138,10 @@ class _Api:
         return self.auth.new_token(ctx, input["name"])
 
 
-def build_schema(runtime: Runtime, auth: Auth, entrypoint: str, base_url: str) -> Schema:
+def build_schema(runtime: Runtime, auth: Auth, entrypoint: str, base_url: str) -> GraphQLApi:
     """The executable schema; the resolver context is the signed-in :class:`User`."""
     api = _Api(runtime, auth, entrypoint, base_url)
-    return Schema(
+    return GraphQLApi(
         SDL,
         {
             "Query.me": api.q_me,
