@@ -42,6 +42,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/validate_build.py
 	$(BIN)/python bench/inprocess.py
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/nats_client.py
 
 clean:
 	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache .hypothesis
