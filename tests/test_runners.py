@@ -212,3 +212,72 @@ def test_the_nodes_own_modules_are_checked_for_its_python():
 
 def test_reference_files_exist():
     assert Path(TAGS / "README.md").is_file()
+
+
+# ---- runner generations: each image's handler contract ------------------------------------------
+
+V3_NODE = b"""\
+async def default_handler(ctx, data):
+    await ctx.send_output(data)
+"""
+JSON_NODE = b"""\
+def handler(ctx, data):
+    return {"greeting": "Hello " + data["name"]}
+"""
+
+
+def project_with(code: bytes, image: str) -> Project:
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    files["src/py-greeter/main.py"] = code
+    files["krt.yml"] = files["krt.yml"].replace(b"konstellation/kre-py:1.23.0", image.encode())
+    return Project(files, "t")
+
+
+@pytest.mark.parametrize(
+    ("image", "generation"),
+    [("konstellation/kre-py:1.1.0", "json"), ("konstellation/kre-py:1.2.0", "json"),
+     ("konstellation/kre-py:1.3.0", "v1"), ("konstellation/kre-py:1.23.0", "v1"),
+     ("konstellation/kre-py:2.1.5", "v1"), ("konstellation/kre-py:3.0.0", "v3"),
+     ("konstellation/kre-py:latest", None), ("registry/x:1", None)],
+)  # fmt: skip
+def test_generations(image, generation):
+    from krtlab.spec.generations import runner_generation
+
+    assert runner_generation(image) == generation
+
+
+def test_each_generation_is_checked_against_its_own_contract():
+    assert project_with(V3_NODE, "konstellation/kre-py:3.0.0").validate().ok
+    assert project_with(JSON_NODE, "konstellation/kre-py:1.1.0").validate().ok  # sync, dict
+    v1 = project_with(V3_NODE, "konstellation/kre-py:1.23.0").validate()
+    assert [f.code for f in v1.errors] == ["src.no_handler"]
+    v1_on_3 = project_with(load_project(EXAMPLES / "greeter").files["src/py-greeter/main.py"],
+                           "konstellation/kre-py:3.0.0").validate()  # fmt: skip
+    (f,) = [f for f in v1_on_3.errors if f.code == "src.no_handler"]
+    assert "neither default_handler nor custom_handlers" in f.message
+    assert "renamed handler to default_handler" in f.hint
+
+
+def test_a_kre_py_3_handler_that_returns_its_result_sends_nothing():
+    code = b"def default_handler(ctx, data):\n    return data\n"
+    report = project_with(code, "konstellation/kre-py:3.0.0").validate()
+    assert {f.code for f in report.findings} >= {"src.handler_not_async", "src.result_ignored"}
+    (w,) = [f for f in report.warnings if f.code == "src.result_ignored"]
+    assert w.line == 2 and w.hint == "await ctx.send_output(result)"
+
+
+def test_runs_refuse_plainly_what_they_cannot_run_faithfully(tmp_path):
+    import krtlab as krt
+
+    project_with(V3_NODE, "konstellation/kre-py:3.0.0")
+    folder = tmp_path / "g3"
+    files = project_with(V3_NODE, "konstellation/kre-py:3.0.0").files
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    result = krt.load(folder).run("PyGreet", name="x")
+    assert str(result.error) == (
+        "error in 'py-greeter': it runs on konstellation/kre-py:3.0.0, a KRT v2 runner "
+        "(default_handler, ctx.send_output): krtlab runs kre-py 1.2x–2.x nodes; validate, build "
+        "and deploy still work"
+    )

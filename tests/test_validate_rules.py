@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import re
+import tarfile
 
 import pytest
 
@@ -43,7 +47,8 @@ def test_yaml_syntax_error_has_a_line():
     report = greeter("version: greeter-v1\nnodes: [a\nworkflows: []\n").validate()
     (f,) = report.errors
     assert f.code == "yaml.syntax" and f.line == 3 and f.file == "krt.yml"
-    assert f.kre.startswith("error Unmarshal yaml file")
+    # PyYAML's words, not yaml.v2's: krtlab says it, and quotes no KRE message
+    assert f.message.startswith("krt.yml is not valid YAML: ") and f.kre is None
 
 
 def test_unknown_keys_everywhere_suggest_the_right_one():
@@ -70,7 +75,7 @@ def test_krt_v2_keys_and_versions_are_refused_with_kre_wording():
     report = greeter(text).validate()
     assert "krt.version" in codes_at(report, "krtVersion")
     assert report.at("workflows[0].exitpoint")[0].kre == (
-        'the field "workflow.exitpoint" is incompatible with version v1'
+        'KRE 8: the field "workflow.exitpoint" is incompatible with version v1'
     )
     assert greeter("krtVersion: v1\n" + GREETER_YML).validate().ok
 
@@ -82,6 +87,14 @@ def test_wrong_types_and_empty_lists():
     report = greeter(text).validate()
     assert "field.type" in codes_at(report, "nodes[0].gpu")
     assert "workflow.empty" in codes_at(report, "workflows[0].sequential")
+    # yaml.v2's type error, as KRE 7 returns it; an empty list only KRE 8 refuses
+    assert report.at("nodes[0].gpu")[0].kre == (
+        "KRE 7: error on KRT Yaml parsing: error Unmarshal yaml file: yaml: unmarshal errors:\n"
+        "  line 10: cannot unmarshal !!str `yes` into bool"
+    )
+    assert report.at("workflows[0].sequential")[0].kre == (
+        'KRE 8: the field "workflow.sequential" hasn\'t nodes defined'
+    )
 
 
 def test_missing_entrypoint_block_reports_both_fields_like_kre():
@@ -89,8 +102,8 @@ def test_missing_entrypoint_block_reports_both_fields_like_kre():
     lines = [ln for ln in lines if not ln.startswith("  proto") and "kre-entrypoint" not in ln]
     report = greeter("\n".join(lines) + "\n").validate()
     kre = {f.kre for f in report.errors}
-    assert 'The field "Entrypoint.Proto" is required' in kre
-    assert 'The field "Entrypoint.Image" is required' in kre
+    assert 'KRE 7: The field "Entrypoint.Proto" is required' in kre
+    assert 'KRE 7: The field "Entrypoint.Image" is required' in kre
 
 
 def test_duplicate_nodes_and_workflow_names_and_unused_nodes():
@@ -116,8 +129,12 @@ def test_invalid_image_reference_uses_kli_wording():
         GREETER_YML.replace("konstellation/kre-py:1.23.0", "Konstellation/KRE py")
     ).validate()
     f = report.at("nodes[0].image")[0]
-    assert f.code == "image.invalid" and f.kre.startswith(
-        "node image error: invalid reference format"
+    assert f.code == "image.invalid"
+    assert f.kre == "kli: error validating KRT images: node image error: invalid reference format"
+    upper = greeter(GREETER_YML.replace("kre-py:1.23.0", "KRE-py:1.23.0")).validate()
+    # docker/distribution's own text: no "invalid reference format: " before it
+    assert upper.at("nodes[0].image")[0].kre.endswith(
+        "node image error: repository name must be lowercase"
     )
 
 
@@ -298,3 +315,100 @@ def test_config_names_follow_who_refuses_them(key, name, severity):
     text = GREETER_YML.replace("nodes:", f"config:\n  {key}: [{name}]\nnodes:")
     found = severity_at(greeter(text).validate(), f"config.{key}[0]")
     assert found == ([("config.invalid_name", severity)] if severity else [])
+
+
+# Who may be quoted in Finding.kre, and the versions read for it (KRE's admin API at kre-3.0.0 …
+# kre-8.0.0, kli and its krt-utils validator, the kre-py runner at kre-runners' kre-py tags).
+QUOTE_SPEAKER = re.compile(r"(KRE [3578]|kli|kre-py 1\.22-2\.0|kre-py 2\.1): \S")
+
+BROKEN_KRT_YMLS = [
+    GREETER_YML.replace("version: greeter-v1", "version: Greeter_V1"),
+    GREETER_YML.replace("name: py-greeter\n", "name: py-greeter-with-a-very-long-name\n"),
+    GREETER_YML.replace("description: d\n", ""),
+    GREETER_YML.replace(
+        "  proto: public_input.proto\n  image: konstellation/kre-entrypoint:1.7.1\n", ""
+    ),
+    GREETER_YML.replace("proto: public_input.proto", "proto: public_input.txt"),
+    GREETER_YML.replace("entrypoint:\n  proto", "entrypoint: x\nold:\n  proto"),
+    GREETER_YML.replace("version: greeter-v1", "version: [greeter, v1]"),
+    GREETER_YML.replace("sequential: [py-greeter]", "sequential: [py-greetr, {a: 1}]"),
+    GREETER_YML.replace("sequential: [py-greeter]", "sequential: []"),
+    GREETER_YML.replace("    sequential: [py-greeter]\n", ""),
+    GREETER_YML.replace("src: src/py-greeter/main.py", "src: src/py-greeter/nope.py\n    gpu: 2"),
+    GREETER_YML.replace("kre-py:1.23.0", "KRE-py:1.23.0").replace("entrypoint:1.7.1", "ep py"),
+    GREETER_YML.replace("nodes:", "config:\n  variables: [currency]\n  files: [a-b, c]\nnodes:"),
+    "krtVersion: v3\n" + GREETER_YML,
+    GREETER_YML.replace("sequential: [py-greeter]", "sequential: [py-greeter]\n    exitpoint: x"),
+    "- just\n- a list\n",
+    "version: [unclosed\n",
+]
+
+
+def _krt(entries: list[tuple[str, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue())
+
+
+def test_every_quoted_message_names_who_says_it(tmp_path):
+    """A quote is KRE's (or kli's, or kre-py's) only if a named version prints it: a new quote
+    without its speaker fails here."""
+    reports = [greeter(text).validate() for text in BROKEN_KRT_YMLS]
+    files = dict(load_project(EXAMPLES / "greeter").files)
+    reports.append(Project({**files, "src/py-greeter/main.py": b"x = 1\n"}, "t").validate())
+    reports.append(Project({k: v for k, v in files.items() if k != "krt.yml"}, "t").validate())
+    for name, entries in {
+        "flat": list(files.items()),
+        "dot": [("./", None), ("src/", None), ("src/py-greeter/", None), *files.items()],
+    }.items():
+        (tmp_path / f"{name}.krt").write_bytes(_krt(entries))
+        reports.append(load_project(tmp_path / f"{name}.krt").validate())
+    quoted = [f for report in reports for f in report.findings if f.kre]
+    for f in quoted:
+        assert QUOTE_SPEAKER.match(f.kre), f
+    codes = {f.code for f in quoted}
+    assert codes >= {
+        "name.invalid", "name.too_long", "field.required", "field.type", "entrypoint.proto_suffix",
+        "sequential.unknown_node", "workflow.empty", "src.missing", "image.invalid",
+        "config.invalid_name", "krt.version", "key.krt_v2", "yaml.not_mapping",
+        "src.no_handler", "bundle.no_manifest", "bundle.no_dir_entries",
+        "bundle.repeated_dir_entries",
+    }, codes  # fmt: skip
+    assert not any(f.code == "yaml.syntax" and f.kre for report in reports for f in report)
+
+
+def test_quotes_fill_placeholders_as_kre_does(tmp_path):
+    report = greeter(BROKEN_KRT_YMLS[12]).validate()
+    assert report.at("config.variables[0]")[0].kre == (
+        "KRE 7: Key: 'Krt.Config.Variables[0]' Error:Field validation for 'Variables[0]' failed "
+        "on the 'env' tag"
+    )
+    assert report.at("config.files[0]")[0].kre.startswith("kli: Key: 'File.Config.Files[0]' ")
+    missing = greeter(BROKEN_KRT_YMLS[10]).validate().at("nodes[0].src")[0]
+    assert (
+        missing.kre
+        == "KRE 7: error src File src/py-greeter/nope.py for node py-greeter not exists "
+    )
+    krt = tmp_path / "flat.krt"
+    krt.write_bytes(_krt(list(dict(load_project(EXAMPLES / "greeter").files).items())))
+    (f,) = [f for f in load_project(krt).validate() if f.code == "bundle.no_dir_entries"]
+    path = "/tmp/version<random>/src/py-greeter/main.py"
+    assert f.kre == (
+        f"KRE 7: error on KRT content extraction: error creating krt file {path}: open {path}: "
+        "no such file or directory"
+    )
+    text = f.format()
+    assert "\n    KRE 7 says: error on KRT content extraction:" in text
+    wrapped = greeter(BROKEN_KRT_YMLS[5]).validate().at("entrypoint")[0].format()
+    assert wrapped.endswith(
+        "    KRE 7 says: error on KRT Yaml parsing: error Unmarshal yaml file: yaml: unmarshal "
+        "errors:\n        line 3: cannot unmarshal !!str `x` into krt.Entrypoint"
+    )

@@ -29,11 +29,13 @@ from krtlab.bundle.fsutil import atomic_writer
 from krtlab.errors import BundleError, KrtlabError, UnsafeArchiveError
 
 __all__ = [
+    "KRE_TMP_DIR",
     "KRT_YML_PATTERN",
     "MAX_KRT_BYTES",
     "MAX_MEMBERS",
     "MAX_UNPACKED_BYTES",
     "Member",
+    "kre_extract_errors",
     "krt_yml_member",
     "missing_directory_entries",
     "read_krt",
@@ -307,7 +309,8 @@ def _kind(info: tarfile.TarInfo, name: str, label: str) -> bool:
     if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
         return False
     what = _SPECIAL.get(info.type, f"an entry of tar type {info.type!r}")
-    kre = _KRE_TYPE_ERROR.format(code=info.type[0] if info.type else 0, name=name)
+    where = posixpath.normpath(posixpath.join(KRE_TMP_DIR, name))  # Go's filepath.Join
+    kre = _KRE_TYPE_ERROR.format(code=info.type[0] if info.type else 0, name=where)
     raise UnsafeArchiveError(
         f"{label}: member {name!r} is {what}; a .krt may hold only directories and regular "
         f"files (KRE's extractor fails with {kre!r})",
@@ -429,15 +432,60 @@ def read_krt(
     return _scan(source, (max_bytes, max_unpacked_bytes, max_members), with_data=True).files
 
 
-def _mkdir_replay(source: str | Path | bytes) -> tuple[set[str], set[str]]:
-    """Replay KRE's extractor: (parents missing when needed, directories made twice)."""
+def _mkdir_replay(
+    source: str | Path | bytes,
+) -> tuple[set[str], set[str], tuple[str, bool] | None, str | None]:
+    """Replay KRE's extractor: (parents missing when needed, directories made twice, the first
+    entry it fails on for want of a parent and whether it is a folder, the first folder made
+    twice)."""
     created, missing, repeated = {"."}, set(), set()
+    first_orphan: tuple[str, bool] | None = None
+    first_repeated: str | None = None
     limits = (MAX_KRT_BYTES, MAX_UNPACKED_BYTES, MAX_MEMBERS)
     for path, is_dir in _scan(source, limits, with_data=False).entries:
-        missing.update(p for p in _parents(path) if p not in created)
+        lacking = [p for p in _parents(path) if p not in created]
+        missing.update(lacking)
+        # the content extractor skips krt.yml-like files (it wrote the krt.yml before)
+        if lacking and first_orphan is None and (is_dir or not KRT_YML_PATTERN.search(path)):
+            first_orphan = (path, is_dir)
         if is_dir:
-            (repeated if path in created else created).add(path)
-    return missing, repeated
+            if path in created:
+                repeated.add(path)
+                first_repeated = path if first_repeated is None else first_repeated
+            created.add(path)
+    return missing, repeated, first_orphan, first_repeated
+
+
+# KRE's extraction folder: ioutil.TempDir("", "version"), a random number after "version".
+KRE_TMP_DIR = "/tmp/version<random>"
+
+
+def kre_extract_errors(source: str | Path | bytes) -> tuple[str | None, str | None]:
+    """KRE 7's messages when its extractor meets an entry whose folder has no entry before it, and
+    a folder entry for a folder that exists (``./`` or a repeat); None where it would not.
+
+    The texts are ``parser.go``'s ``processFile`` errors wrapped by ``Extract``; the extraction
+    folder's random name is shown as :data:`KRE_TMP_DIR`. KRE stops at the first failing entry.
+    """
+    _missing, _repeated, orphan, repeated = _mkdir_replay(source)
+    head = "KRE 7: error on KRT content extraction: "
+
+    def at(path: str) -> str:
+        return KRE_TMP_DIR if path == "." else f"{KRE_TMP_DIR}/{path}"
+
+    orphan_text = None
+    if orphan is not None:
+        p = at(orphan[0])
+        orphan_text = head + (
+            f"error creating krt dir {p}: mkdir {p}: no such file or directory"
+            if orphan[1]
+            else f"error creating krt file {p}: open {p}: no such file or directory"
+        )
+    repeated_text = None
+    if repeated is not None:
+        p = at(repeated)
+        repeated_text = head + f"error creating krt dir {p}: mkdir {p}: file exists"
+    return orphan_text, repeated_text
 
 
 def missing_directory_entries(source: str | Path | bytes) -> list[str]:

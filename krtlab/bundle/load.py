@@ -76,6 +76,7 @@ def _from_dir(root: Path, label: str | None = None, manifest: str | None = None)
 
 def _from_archive(path: Path) -> Project:
     from .archive import (
+        kre_extract_errors,
         krt_yml_member,
         missing_directory_entries,
         read_krt,
@@ -103,6 +104,8 @@ def _from_archive(path: Path) -> Project:
             )
         )
     missing = missing_directory_entries(path)
+    repeated = repeated_directory_entries(path)
+    orphan_kre, repeated_kre = kre_extract_errors(path) if missing or repeated else (None, None)
     if missing:
         problems.append(
             Finding(
@@ -113,10 +116,9 @@ def _from_archive(path: Path) -> Project:
                 + "; KRE creates folders only from their own entries, so extracting fails",
                 file=str(path),
                 hint="rebuild it with `krtlab build`",
-                kre="error extracting krt files",
+                kre=orphan_kre,
             )
         )
-    repeated = repeated_directory_entries(path)
     if repeated:
         problems.append(
             Finding(
@@ -126,7 +128,7 @@ def _from_archive(path: Path) -> Project:
                 "`tar -C dir .`); KRE's extractor fails when a folder already exists",
                 file=str(path),
                 hint="rebuild it with `krtlab build`",
-                kre="error extracting krt files",
+                kre=repeated_kre,
             )
         )
     return Project(files, str(path), executables, problems)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from krtlab.bundle.archive import KRT_YML_PATTERN
 from krtlab.errors import ProtoError
 from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, RpcFacts, SourceFacts
 from krtlab.spec.findings import ERROR, Finding, Report
@@ -150,19 +151,22 @@ class Project:
         from the bundle's ``images/*/Dockerfile`` and ``requirements.txt`` files by default."""
         parsed = self.parsed
         if isinstance(parsed, YamlSyntaxError):
+            present = self.manifest_name in self.files
+            # no quote for a syntax error: the text is PyYAML's, and KRE's yaml.v2 words it
+            # otherwise; KRE reads a nested krt.yml too, so only a bundle with none is refused
             finding = Finding(
                 ERROR,
-                "yaml.syntax" if self.manifest_name in self.files else "bundle.no_manifest",
-                parsed.message
-                if self.manifest_name in self.files
+                "yaml.syntax" if present else "bundle.no_manifest",
+                f"{self.manifest_name} is not valid YAML: {parsed.message}"
+                if present
                 else (f"{self.origin} has no krt.yml (or krt.yaml) at its root"),
                 (),
                 self.manifest_name,
                 parsed.line,
                 kre=(
-                    f"error Unmarshal yaml file: {parsed.message}"
-                    if self.manifest_name in self.files
-                    else "error krt.yml file missing"
+                    "KRE 7: error on KRT Yaml extraction: error krt.yml file missing"
+                    if not present and not any(map(KRT_YML_PATTERN.search, self.files))
+                    else None
                 ),
             )
             return Report.of([finding, *self.problems], self.origin)

@@ -18,7 +18,7 @@ from krtlab.errors import SpecError
 from krtlab.protos._names import close_matches, module_stem
 from krtlab.protos.compile import FileSet
 
-__all__ = ["generate_pb2", "generate_pb2_files"]
+__all__ = ["generate_pb2", "generate_pb2_files", "module_body"]
 
 _WIDTH = 99
 
@@ -94,7 +94,16 @@ def generate_pb2(fileset: FileSet, file_name: str) -> str:
         out.append("# Imported first: their files must be in the pool before this one.")
         out += [_import_line(dep) for dep in fdp.dependency]
         out.append("")
-    out.append("_SERIALIZED_FILE = (")
+    out += module_body(fdp, file_name)
+    return "\n".join(out) + "\n"
+
+
+def module_body(fdp: descriptor_pb2.FileDescriptorProto, file_name: str) -> list[str]:
+    """The lines of a ``_pb2`` module after its imports, as :func:`generate_pb2` writes them:
+    the embedded descriptor, the code that works on protobuf 3.13 and current protobuf, the
+    enums and the message classes. The module must import ``_descriptor_pool``,
+    ``_message_factory`` and ``_enum_type_wrapper`` (and its dependencies) first."""
+    out = ["_SERIALIZED_FILE = ("]
     out += [f"    {chunk}" for chunk in _bytes_literal(fdp.SerializeToString(deterministic=True))]
     out.append(")")
     out.append(_RUNTIME.format(file=_str(file_name)).rstrip("\n"))
@@ -112,7 +121,7 @@ def generate_pb2(fileset: FileSet, file_name: str) -> str:
         f"{m.name} = _message_class({_str(prefix + m.name)}, {_str(m.name)})"
         for m in fdp.message_type
     ]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def generate_pb2_files(fileset: FileSet) -> dict[str, str]:

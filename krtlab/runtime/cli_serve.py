@@ -25,6 +25,14 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config value")
     s.add_argument("--timeout", type=float, default=None, help="KRT_REQUEST_TIMEOUT, seconds")
     s.add_argument("--quiet", action="store_true", help="do not stream the workers' logs")
+    s.add_argument(
+        "--workflow",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="serve only this workflow (or the one serving this rpc); repeatable. Only its "
+        "nodes start; the other rpcs answer UNIMPLEMENTED",
+    )
     c = sub.add_parser("call", help="call an rpc of a KRE entrypoint, JSON in and out")
     c.add_argument(
         "address",
@@ -60,14 +68,26 @@ def _serve(args: argparse.Namespace) -> int:
         request_timeout=args.timeout,
         config=parse_assignments(args.set),
         quiet=args.quiet,
+        workflows=args.workflow,
     )
     try:
         status = svc.status()
         print(f"serving {status['version']} on {svc.address} (ready in {svc.ready_seconds:.2f} s)")
         print(f"protos at {svc.web_url}")
         for w in status["workers"]:
-            print(f"  {w['workflow']}: {w['node']} ({w['node_id']}, pid {w['pid']})")
-        print(f"try: krtlab call {svc.address} {next(iter(svc.rpcs), 'Rpc')} '{{}}'")
+            if w["state"] == "down":
+                print(f"  {w['workflow']}: {w['node']} ({w['node_id']}) DOWN: {w['reason']}")
+            else:
+                print(f"  {w['workflow']}: {w['node']} ({w['node_id']}, pid {w['pid']})")
+        up = []
+        for name, wf in status["workflows"].items():
+            if wf["state"] == "down":
+                print(f"down: {wf['reason']} (rpc {wf['rpc']} answers UNAVAILABLE)")
+            elif wf["state"] == "not served":
+                print(f"not served: workflow {name!r} (rpc {wf['rpc']} answers UNIMPLEMENTED)")
+            else:
+                up.append(wf["rpc"])
+        print(f"try: krtlab call {svc.address} {next(iter(up), 'Rpc')} '{{}}'")
         print("Ctrl-C to stop", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:

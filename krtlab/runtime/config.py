@@ -282,12 +282,16 @@ def pb2_modules(version: Version) -> dict[str, object]:
 
 def import_handler(path: Path, root: Path, modules: dict[str, object]) -> ModuleType:
     """Import a node's ``main.py`` as kre-py does (``spec_from_file_location("worker", ...)``,
-    its folder appended to ``sys.path``), with ``<proto>_pb2`` imports resolving to ``modules``.
+    its folder appended to ``sys.path``), with ``<proto>_pb2`` imports resolving to ``modules``
+    and other protoc 3.x ``_pb2.py`` files under ``root`` replaced by compatible modules (see
+    :mod:`krtlab.runtime.legacy_pb2`).
 
     ``sys.path`` and ``sys.modules`` are put back afterwards (helpers imported from the node's
     folder included), so two versions never see each other's classes or helpers.
     """
     import importlib.util
+
+    from .legacy_pb2 import install
 
     folder = str(path.parent)
     saved = {name: sys.modules.get(name) for name in modules}
@@ -295,6 +299,7 @@ def import_handler(path: Path, root: Path, modules: dict[str, object]) -> Module
     sys.modules.update(modules)  # type: ignore[arg-type]
     sys.path.append(folder)
     importlib.invalidate_caches()  # files may have just been written
+    finder = install(root)
     try:
         spec = importlib.util.spec_from_file_location("worker", path)
         if spec is None or spec.loader is None:
@@ -303,6 +308,8 @@ def import_handler(path: Path, root: Path, modules: dict[str, object]) -> Module
         spec.loader.exec_module(module)
         return module
     finally:
+        if finder is not None:
+            sys.meta_path.remove(finder)
         for i in range(len(sys.path) - 1, -1, -1):
             if sys.path[i] == folder:
                 del sys.path[i]

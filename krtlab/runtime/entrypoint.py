@@ -8,7 +8,9 @@ KRE's entrypoint does: an envelope with ``tracking_id=uuid4`` and the request pa
 gRPC ``INTERNAL``, otherwise its payload is the response.
 
 Beyond KRE, krtlab knows when a worker dies: requests in flight on its workflow fail at once
-with ``UNAVAILABLE`` instead of waiting for the timeout, and new ones wait for the restart.
+with ``UNAVAILABLE`` instead of waiting for the timeout, and new ones wait for the restart. A
+workflow with a node that did not start answers ``UNAVAILABLE`` with the reason at once, and
+an rpc whose workflow is not served (``krtlab serve --workflow``) ``UNIMPLEMENTED``.
 
 It runs as its own process (``python -m krtlab.runtime.entrypoint``, like KRE's entrypoint
 pod), with KRE's variables (``KRT_NATS_SERVER``, ``KRT_REQUEST_TIMEOUT``,
@@ -113,6 +115,7 @@ class Entrypoint:
         files: every ``FileDescriptorProto`` of the version (dependencies first), for
             reflection.
         timeout: seconds to wait for a workflow's answer (``KRT_REQUEST_TIMEOUT``).
+        unserved: rpc name -> why it is not served (answered ``UNIMPLEMENTED``).
     """
 
     def __init__(
@@ -122,9 +125,11 @@ class Entrypoint:
         files: Iterable[descriptor_pb2.FileDescriptorProto],
         *,
         timeout: float,
+        unserved: dict[str, str] | None = None,
     ) -> None:
         self.service = service
         self.routes = routes
+        self.unserved = dict(unserved or {})
         self.timeout = timeout
         self._files = list(files)
         self._server: Any = None
@@ -164,7 +169,11 @@ class Entrypoint:
             ]
         )
         handlers = {
-            rpc: grpc.unary_unary_rpc_method_handler(functools.partial(self._handle, route))
+            rpc: grpc.unary_unary_rpc_method_handler(
+                functools.partial(self._refuse, self.unserved[rpc])
+                if rpc in self.unserved
+                else functools.partial(self._handle, route)
+            )
             for rpc, route in self.routes.items()
         }
         self._server.add_generic_rpc_handlers(
@@ -266,6 +275,11 @@ class Entrypoint:
             del self._pending[token]
             route.gate.inflight.discard(fut)
 
+    @staticmethod
+    async def _refuse(why: str, request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, why)
+        return b""  # not reached: abort raises
+
     async def _handle(self, route: Route, request: bytes, context: Any) -> bytes:
         try:
             route.input_cls.FromString(request)  # KRE's entrypoint parses before packing
@@ -359,12 +373,17 @@ async def _serve(config: dict[str, Any]) -> int:
     gates = {r["workflow"]: Gate(r["workflow"]) for r in config["routes"].values()}
     for gate in gates.values():
         gate.up.set()
+    for workflow, reason in config.get("down", {}).items():  # a node did not start
+        if workflow in gates:
+            gates[workflow].close(reason, failing=True)
     routes = {
         rpc: Route(rpc, subjects[rpc], gates[r["workflow"]], classes[r["input"]], r["output"])
         for rpc, r in config["routes"].items()
     }
     timeout = float(os.environ.get("KRT_REQUEST_TIMEOUT") or 30)
-    ep = Entrypoint(config["service"], routes, fds.file, timeout=timeout)
+    ep = Entrypoint(
+        config["service"], routes, fds.file, timeout=timeout, unserved=config.get("unserved")
+    )
     nc = await ep.connect(os.environ["KRT_NATS_SERVER"])
     done = asyncio.Event()
 
@@ -379,12 +398,14 @@ async def _serve(config: dict[str, Any]) -> int:
 
     def control(subject: str, reply: str, data: bytes, status: str) -> None:
         order = json.loads(data)  # {"workflow", "up", "reason", "failing"} from the supervisor
-        gate = gates.get(order["workflow"])
+        gate = gates.get(order.get("workflow", ""))
         if gate is not None:
             if order["up"]:
                 gate.open()
             else:
                 gate.close(order["reason"], failing=order["failing"])
+        if reply:  # the supervisor waits until the orders before this one are applied
+            nc.publish(reply, b"ok")
 
     nc.subscribe(config["control_subject"], control)
     host = config["host"]

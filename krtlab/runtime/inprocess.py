@@ -71,7 +71,7 @@ def run_version(version: Version, target: str, request: Any = None, /, **fields:
     plan = _plan(version, target)
     msg = _request_message(plan, request, fields)
     config = resolve_config(version) if plan.config_keys else None
-    warnings = _config_warnings(version, config)
+    warnings = _config_warnings(version, config) + _said_once(version, plan.warnings)
     run = _Run(plan.output_cls)
     trace: list[NodeTrace] = []
     error: NodeFailed | None = None
@@ -282,6 +282,14 @@ def _config_warnings(version: Version, config: Any) -> list[str]:
     if key not in _warned:  # once per process: a notebook re-runs the same cell many times
         _warned.add(key)
         for w in warnings:
+            _log.warning(w)
+    return warnings
+
+
+def _said_once(version: Version, warnings: list[str]) -> list[str]:
+    for w in warnings:
+        if (version.name, (w,)) not in _warned:
+            _warned.add((version.name, (w,)))
             _log.warning(w)
     return warnings
 

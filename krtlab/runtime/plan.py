@@ -57,6 +57,7 @@ class _Plan:
         "registry",
         "rpc",
         "steps",
+        "warnings",
         "workflow",
     )
 
@@ -161,8 +162,25 @@ def _build(version: Version, target: str, cache: _Cache) -> _Plan:
             found = contracts.get(name)
             step.expect = f"type.googleapis.com/{found}" if found else ""
         plan.steps.append(step)
+    plan.warnings = _legacy_pb2_notes(version, wf)
     _materialize(version, cache)
     return plan
+
+
+def _legacy_pb2_notes(version: Version, wf: Workflow) -> list[str]:
+    """What to tell about protoc 3.x ``_pb2.py`` files next to the workflow's loaded nodes."""
+    from .legacy_pb2 import legacy_files, legacy_note, needs_replacing
+
+    if version._base is None or not needs_replacing():
+        return []
+    nodes = {
+        name: node.src
+        for name in wf.sequential
+        for node in [version._nodes.get(name)]
+        if node is not None and node.func is None and node.src.endswith(".py")
+    }
+    found = legacy_files(version._base.files, nodes) if nodes else {}
+    return [legacy_note(path, users, "runs") for path, users in found.items()]
 
 
 def _inferred_inputs(version: Version) -> dict[str, str]:
@@ -231,6 +249,7 @@ class _Runtime:
         node = self.node
         if node.source is None:
             raise RunError(f"its src {node.src} is not in the bundle")
+        refuse_generation(node.image, self.runner)
         path = self.cache.root / "bundle" / node.src
         try:
             module = import_handler(path, self.cache.root / "bundle", pb2_modules(version))
@@ -241,6 +260,24 @@ class _Runtime:
                 f"handler module '{path}' must implement a function 'handler(ctx, data)'"
             )
         self.call, self.init = module.handler, getattr(module, "init", None)
+
+
+_UNRUN = {
+    "json": "a JSON-era runner (sync handler(ctx, data) with a dict)",
+    "v3": "a KRT v2 runner (default_handler, ctx.send_output)",
+}
+
+
+def refuse_generation(image: str, runner: Any) -> None:
+    """Refuse, plainly, a node whose runner's contract krtlab does not run (it checks it)."""
+    from krtlab.spec.generations import runner_generation
+
+    generation = runner_generation(image, runner.image if runner is not None else None)
+    if generation in _UNRUN:
+        raise RunError(
+            f"it runs on {image}, {_UNRUN[generation]}: krtlab runs kre-py 1.2x–2.x nodes; "
+            "validate, build and deploy still work"
+        )
 
 
 def _runtime(cache: _Cache, workflow: str, node: Node, registry: Any, runner: Any) -> _Runtime:

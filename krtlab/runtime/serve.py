@@ -11,6 +11,13 @@ a background thread of the caller, so a :class:`Service` works the same from a s
 or Jupyter (whose own loop runs in the main thread). A crash is logged, fails the requests in
 flight on its workflow at once, and the process is restarted (with a back-off if it keeps
 crashing).
+
+One broken node does not stop the others. A node that cannot start (its ``src`` is not in the
+bundle or has errors KRE would refuse, or its process exits before it is ready) is marked down
+with the reason and not restarted; its workflows answer ``UNAVAILABLE`` with that reason, the
+others are served. Only when no workflow can run does :func:`serve` fail, with every reason.
+``workflows=[...]`` serves a subset: only their nodes start, and the other rpcs answer
+``UNIMPLEMENTED``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +41,9 @@ from .topology import Topology, plan
 
 if TYPE_CHECKING:
     from krtlab.authoring.version import Version
+    from krtlab.bundle.project import Project
+    from krtlab.spec.findings import Finding
+    from krtlab.spec.model import Manifest, NodeSpec
 
 __all__ = ["ServeError", "Service", "serve"]
 
@@ -54,8 +64,9 @@ def serve(
     config: Mapping[str, str] | None = None,
     quiet: bool = True,
     host: str = "127.0.0.1",
+    workflows: Iterable[str] | None = None,
 ) -> Service:
-    """Serve a version like KRE does and return once every part is ready.
+    """Serve a version like KRE does and return once every part is ready (or down).
 
     Args:
         version_or_path: a :class:`~krtlab.Version`, or a project folder, ``krt.yml`` or ``.krt``.
@@ -67,14 +78,21 @@ def serve(
             environment; they reach the nodes as environment variables.
         quiet: False streams the workers' logs to stderr (the CLI does).
         host: address to listen on.
+        workflows: serve only these workflows (names, or the rpcs they serve): only their
+            nodes start; the other rpcs answer ``UNIMPLEMENTED``. None serves them all.
 
     Returns:
         A running :class:`Service`; use it as a context manager or call :meth:`Service.stop`.
+        Workflows with a node that could not start are down (``svc.status()["workflows"]``):
+        their rpcs answer ``UNAVAILABLE`` naming the node and why.
 
     Raises:
-        ValidationError: the version has errors KRE would refuse.
+        ValidationError: the version has errors KRE would refuse outside its nodes' ``src``
+            (or in every workflow served).
+        SpecError: ``workflows`` names no workflow of the version.
         ExecutableNotFound: no ``nats-server``.
-        ServeError: a part did not start (a worker's log tail is in the message).
+        ServeError: the entrypoint did not start, or no workflow can run (every reason, with
+            the log tail of a worker that exited, is in the message).
     """
     if not hasattr(version_or_path, "project"):
         import krtlab
@@ -90,6 +108,7 @@ def serve(
         config=config,
         quiet=quiet,
         host=host,
+        workflows=workflows,
     )
     svc._start()
     return svc
@@ -121,6 +140,7 @@ class Service:
         config: Mapping[str, str] | None,
         quiet: bool,
         host: str,
+        workflows: Iterable[str] | None = None,
     ) -> None:
         self.version = version
         self.host = host
@@ -129,6 +149,8 @@ class Service:
         self._want_web_port = web_port
         self._config = dict(config or {})
         self._quiet = quiet
+        self._want_workflows = None if workflows is None else list(workflows)
+        self.workflows: list[str] = []  # the workflows served (a subset with workflows=[...])
         self._topology: Topology | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -160,8 +182,15 @@ class Service:
 
     @property
     def rpcs(self) -> list[str]:
-        """The rpcs served (one per workflow)."""
-        return [wf.entrypoint for wf in self.version.workflows.values()]
+        """The rpcs served (one per workflow served, down ones included)."""
+        served = self.workflows or list(self.version.workflows)
+        return [wf.entrypoint for wf in self.version.workflows.values() if wf.name in served]
+
+    @property
+    def down(self) -> dict[str, str]:
+        """``{workflow: why it is down}`` for the served workflows that cannot take requests
+        because a node did not start (their rpcs answer ``UNAVAILABLE`` with that text)."""
+        return dict(self._topology.down) if self._topology is not None else {}
 
     @property
     def run_dir(self) -> Path | None:
@@ -172,7 +201,9 @@ class Service:
 
     def _start(self) -> None:
         t0 = time.perf_counter()
-        project = self.version._checked_project()
+        project = self.version.project()
+        self.workflows = self._select(project.manifest)
+        faults = self._node_faults(project)
         run_dir = Path(tempfile.mkdtemp(prefix=f"krtlab-serve-{self.version.name}-"))
         try:
             self._topology = plan(
@@ -185,7 +216,10 @@ class Service:
                 web_port=self._want_web_port or 0,
                 timeout=self.request_timeout,
                 quiet=self._quiet,
+                workflows=self.workflows,
+                faults=faults,
             )
+            self._warnings += self._topology.warnings
             for warning in self._warnings:
                 _log.warning(warning)
                 self._topology.event(f"warning: {warning}")
@@ -198,6 +232,9 @@ class Service:
             started.wait()
             self._state = "starting"
             self._submit(self._topology.start(), START_TIMEOUT + 5)
+            for workflow, reason in self._topology.down.items():
+                rpc = self._topology.routes.get(workflow, "")
+                _log.warning(f"{self.version.name}: {reason}; rpc {rpc} answers UNAVAILABLE")
         except BaseException:
             self._shutdown()
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -206,6 +243,70 @@ class Service:
         self._state = "running"
         self.ready_seconds = time.perf_counter() - t0
         _LIVE.add(self)
+
+    def _select(self, manifest: Manifest) -> list[str]:
+        """The names of the workflows to serve, in krt.yml's order."""
+        names = [wf.name for wf in manifest.workflows]
+        if self._want_workflows is None:
+            return names
+        chosen: set[str] = set()
+        for want in self._want_workflows:
+            found = [wf.name for wf in manifest.workflows if want in (wf.name, wf.entrypoint)]
+            if not found:
+                from krtlab.errors import SpecError
+                from krtlab.spec.suggest import did_you_mean
+
+                rpcs = [wf.entrypoint for wf in manifest.workflows]
+                hint = did_you_mean(str(want), [*names, *rpcs]) or (
+                    f"workflows: {', '.join(names) or 'none'}"
+                )
+                raise SpecError(f"{self.version.name} has no workflow {want!r}; {hint}")
+            chosen.update(found)
+        if not chosen:
+            from krtlab.errors import SpecError
+
+            raise SpecError("workflows=[] selects nothing to serve; None serves every workflow")
+        return [n for n in names if n in chosen]
+
+    def _node_faults(self, project: Project) -> dict[str, str]:
+        """``{node: why it cannot start}`` for the served nodes whose ``src`` has errors.
+
+        Errors elsewhere (krt.yml, protos, workflows) still refuse the version, as do node
+        errors in every workflow served; errors of nodes not served are not in the way.
+        """
+        from krtlab.bundle.images import runner_of
+
+        from .errors import RunError
+        from .plan import refuse_generation
+
+        report = self.version._validate(project)
+        manifest = project.manifest
+        served = {
+            n for wf in manifest.workflows if wf.name in self.workflows for n in wf.sequential
+        }
+        faults: dict[str, str] = {}
+        for node in self.version._nodes.values():  # runners whose contract krtlab cannot run
+            if node.name in served and node.kind == "python":
+                try:
+                    refuse_generation(node.image, runner_of(self.version, node))
+                except RunError as exc:
+                    faults[node.name] = str(exc)
+        if not report.errors and not faults:
+            return {}
+        for finding in report.errors:
+            names = _nodes_of(finding, manifest.nodes)
+            if not names:
+                report.raise_for_errors()  # a fault of the version itself
+            for node in names:
+                if node.name in served and node.name not in faults:
+                    faults[node.name] = _reason(finding, node, project.manifest_name)
+        if all(
+            any(n in faults for n in wf.sequential)
+            for wf in manifest.workflows
+            if wf.name in self.workflows
+        ):
+            report.raise_for_errors()  # nothing could run: the errors, as before
+        return faults
 
     def _resolve_config(self) -> dict[str, str]:
         from krtlab.runtime.config import resolve_config
@@ -362,8 +463,43 @@ class Service:
         if topo is not None and self._state == "running":
             ready = sum(1 for o in topo.occurrences if o.state == "ready")
             workers = f", {ready}/{len(topo.occurrences)} workers ready"
+            if topo.down:
+                workers += f", {len(topo.down)} workflow{'s' * (len(topo.down) > 1)} down"
         where = f" at {self.address}" if self.port else ""
         return f"<Service {self.version.name}{where}: {self._state}{workers}>"
+
+
+def _nodes_of(finding: Finding, nodes: tuple[NodeSpec, ...]) -> list[NodeSpec]:
+    """The nodes an error is about, when it is about a node's ``src`` (else [])."""
+    import posixpath
+
+    if not finding.code.startswith("src."):
+        return []
+    loc = finding.loc
+    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int) and loc[1] < len(nodes):
+        return [nodes[loc[1]]]
+    if not finding.file:
+        return []
+    out = []
+    for node in nodes:
+        folder = posixpath.dirname(posixpath.normpath(node.src))
+        if finding.file == node.src or (folder and finding.file.startswith(folder + "/")):
+            out.append(node)
+    return out
+
+
+def _reason(finding: Finding, node: NodeSpec, manifest_file: str) -> str:
+    """Why a node cannot start, in one line: ``src bin/go-greeter is not in the bundle``."""
+    if finding.code == "src.missing":
+        return f"src {node.src} is not in the bundle"
+    text = finding.message
+    prefix = f"node {node.name!r}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    if finding.file and finding.file != manifest_file:
+        where = f"{finding.file}:{finding.line}" if finding.line else finding.file
+        text += f" ({where})"
+    return text
 
 
 @atexit.register

@@ -10,6 +10,12 @@ announce themselves on a ready subject once they can take work, and the entrypoi
 control subject when a workflow loses a worker (it then fails the requests in flight on it).
 The entrypoint process also answers KRE's mongo-writer subject (``KRT_NATS_MONGO_WRITER``) and
 announces that too: Go nodes start once it does, as KRE's writer runs before any version.
+
+A worker that cannot start (its ``src`` has errors, it cannot be executed, it exits or is not
+ready in time while the version starts) is *down*: it is not restarted, and the workflows it is
+part of are closed at the entrypoint with the reason (``UNAVAILABLE``). Start-up fails only
+when the entrypoint does not start or every workflow is down. Workers that were ready and die
+later are restarted as before.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -58,7 +65,8 @@ class Occurrence:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
-    state: str = "new"  # starting, ready, restarting, stopped
+    state: str = "new"  # starting, ready, restarting, down (did not start), stopped
+    reason: str = ""  # why it is down
     restarts: int = 0
     crashes: int = 0  # consecutive quick exits
     last_exit: str = ""
@@ -72,7 +80,7 @@ class Occurrence:
         return f"{self.node} ({self.workflow}, {self.node_id})"
 
     def status(self) -> dict[str, Any]:
-        keys = ("node", "workflow", "node_id", "state", "restarts", "last_exit")
+        keys = ("node", "workflow", "node_id", "state", "restarts", "last_exit", "reason")
         out = {k: getattr(self, k) for k in keys}
         out["input"], out["output"] = self.env["KRT_NATS_INPUT"], self.env["KRT_NATS_OUTPUT"]
         out["pid"] = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
@@ -90,14 +98,22 @@ def plan(
     web_port: int,
     timeout: float,
     quiet: bool,
+    workflows: list[str] | None = None,
+    faults: Mapping[str, str] | None = None,
 ) -> Topology:
-    """Unpack ``project`` under ``run_dir`` and describe every process to start."""
+    """Unpack ``project`` under ``run_dir`` and describe every process to start.
+
+    ``workflows`` (names) are the ones served (None: all); ``faults`` maps a node that cannot
+    start to the reason: its occurrences are down from the start.
+    """
     from google.protobuf import descriptor_pb2
 
     from krtlab.bundle.images import runner_of
 
+    from .legacy_pb2 import legacy_files, legacy_note, needs_replacing
     from .store import store_path
 
+    faults = dict(faults or {})
     base = run_dir / "krt-files"  # plays /krt-files (KRT_BASE_PATH)
     for folder in (base, run_dir / "logs", run_dir / "web" / "proto", run_dir / "conf"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -137,7 +153,9 @@ def plan(
     )
     nodes = {n.name: n for n in manifest.nodes}
     logs = run_dir / "logs"
+    served = [wf.name for wf in manifest.workflows] if workflows is None else list(workflows)
     routes: dict[str, dict[str, str]] = {}
+    unserved: dict[str, str] = {}  # rpc -> why it is not served (workflows=[...])
     for wf in manifest.workflows:
         rpc = rpcs.get(wf.entrypoint)
         if rpc is None:
@@ -147,11 +165,19 @@ def plan(
             "input": rpc.input_type,
             "output": rpc.output_type,
         }
+        if wf.name not in served:
+            only = ", ".join(repr(w) for w in served)
+            unserved[wf.entrypoint] = (
+                f"rpc {wf.entrypoint} (workflow {wf.name!r}) is not served here: this "
+                f"service serves only workflow{'s' * (len(served) > 1)} {only}"
+            )
     # KRE's ids and subjects (the last node answers envelope.reply); subjects is nats_subject.json
     steps, subjects = layout(manifest, id_source())
     occurrences: list[Occurrence] = []
     inputs: dict[str, tuple[str, str]] = {}  # so the mongo-writer knows who saved a prediction
     for step in steps:
+        if step.workflow not in served:
+            continue
         spec = nodes[step.node]
         env = {**inherited, **config, **common}  # KRE: envFrom the config map, then env
         env.update(KRT_WORKFLOW_NAME=step.workflow, KRT_WORKFLOW_ID=step.workflow_id)
@@ -163,8 +189,21 @@ def plan(
             env["KRTLAB_RUNNER"] = runner.image
         runtime = "python" if spec.runtime == "python" else "go"
         log = logs / f"{manifest.version}-{step.node}-{step.node_id}.log"
-        occurrences.append(Occurrence(step.workflow, step.node, step.node_id, runtime, env, log))
+        occ = Occurrence(step.workflow, step.node, step.node_id, runtime, env, log)
+        if step.node in faults:
+            occ.state, occ.reason = "down", faults[step.node]
+        occurrences.append(occ)
         inputs[step.nats_input] = (step.node, step.workflow)
+    down: dict[str, str] = {}  # workflow -> why: its first node that cannot start
+    for occ in occurrences:
+        if occ.state == "down":
+            down.setdefault(occ.workflow, down_reason(occ))
+    python_nodes = {o.node: nodes[o.node].src for o in occurrences if o.runtime == "python"}
+    python_nodes = {k: v for k, v in python_nodes.items() if k not in faults}
+    warnings = []
+    if needs_replacing():  # old gencode that kre-py's protobuf 3.13 imports and ours refuses
+        for path, users in legacy_files(project.files, python_nodes).items():
+            warnings.append(legacy_note(path, users))
 
     fds = descriptor_pb2.FileDescriptorSet(file=[fileset.descriptor(n) for n in fileset.all_files])
     (run_dir / "conf" / "descriptors.bin").write_bytes(fds.SerializeToString())
@@ -180,6 +219,8 @@ def plan(
         "ready_subject": ready_subject,
         "control_subject": control_subject,
         "mongo_writer": {"subject": common["KRT_NATS_MONGO_WRITER"], "inputs": inputs},
+        "down": down,  # workflow -> why (a node that did not start): UNAVAILABLE
+        "unserved": unserved,  # rpc -> why: UNIMPLEMENTED
     }
     (run_dir / "conf" / "entrypoint.json").write_text(json.dumps(ep_config, indent=1))
     env = {**inherited, **common}  # KRE gives the entrypoint no config values
@@ -193,7 +234,16 @@ def plan(
     entrypoint = Occurrence(
         "", "entrypoint", "entrypoint", "entrypoint", env, logs / "entrypoint.log"
     )
-    return Topology(run_dir, service, entrypoint, occurrences, control_subject, host, quiet)
+    topo = Topology(run_dir, service, entrypoint, occurrences, control_subject, host, quiet)
+    topo.down, topo.warnings = down, warnings
+    topo.routes = {r["workflow"]: rpc for rpc, r in routes.items() if r["workflow"] in served}
+    topo.unserved = {r["workflow"]: rpc for rpc, r in routes.items() if rpc in unserved}
+    return topo
+
+
+def down_reason(occ: Occurrence) -> str:
+    """What a request to a workflow with a down node is answered (gRPC ``UNAVAILABLE``)."""
+    return f"workflow {occ.workflow!r} is down: node {occ.node!r} did not start: {occ.reason}"
 
 
 @dataclass
@@ -211,6 +261,10 @@ class Topology:
     web_port: int = 0
     events: list[str] = field(default_factory=list)
     stopping: bool = False
+    down: dict[str, str] = field(default_factory=dict)  # workflow -> why it is down
+    warnings: list[str] = field(default_factory=list)  # said once at start
+    routes: dict[str, str] = field(default_factory=dict)  # served workflow -> rpc
+    unserved: dict[str, str] = field(default_factory=dict)  # workflow not served -> rpc
 
     def __post_init__(self) -> None:
         self.nats = NatsServer(self.run_dir / "logs" / "nats-server.log", self.host)
@@ -226,7 +280,8 @@ class Topology:
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start nats-server, the entrypoint and the workers; return when all are ready."""
+        """Start nats-server, the entrypoint and the workers; return when the entrypoint and
+        every worker are ready or down (see the module docstring)."""
         loop = asyncio.get_running_loop()
         self._starting = loop.create_future()
         self._writer_up = loop.create_future()
@@ -236,38 +291,117 @@ class Topology:
         self._nc = await NatsConnection.connect(self.nats.url, name="krtlab-supervisor")
         self._nc.subscribe(self.entrypoint.env["KRTLAB_READY_SUBJECT"], self._on_ready)
         await self._nc.flush()
+        for occ in self.occurrences:
+            if occ.state == "down":
+                self.event(f"node '{occ.node}' ({occ.workflow}) cannot start: {occ.reason}")
         # a Go node's init may save at once: it starts when the mongo-writer answers
-        later = [o for o in self.procs if o.runtime == "go"]
+        later = [o for o in self.procs if o.runtime == "go" and o.state != "down"]
         for occ in self.procs:
-            if occ.runtime != "go":
-                self._spawn(occ)
+            if occ.runtime != "go" and occ.state != "down":
+                self._start_one(occ)
         if not self.quiet:
-            logs = {o.log_path: o.node for o in self.procs}
+            logs = {o.log_path: o.node for o in self.procs if o.state != "down"}
             args = (logs, lambda: self.stopping)
             threading.Thread(target=follow_logs, args=args, daemon=True).start()
         deadline = loop.time() + START_TIMEOUT
-        try:
-            if later:
-                await asyncio.wait(
-                    (self._starting, self._writer_up),
-                    timeout=START_TIMEOUT,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if self._starting.done():
-                    self._starting.result()  # a process exited while starting: its error
-                elif not self._writer_up.done():
-                    raise asyncio.TimeoutError
+        if later:
+            await asyncio.wait(
+                (self._starting, self._writer_up),
+                timeout=START_TIMEOUT,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if self._writer_up.done() and not self._starting.done():
                 for occ in later:
-                    self._spawn(occ)
-            await asyncio.wait_for(self._starting, max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
-            late = [o.label for o in self.procs if o.state != "ready"]
+                    self._start_one(occ)
+        if not self._starting.done():  # (asyncio.wait does not cancel it)
+            await asyncio.wait((self._starting,), timeout=max(0.0, deadline - loop.time()))
+        if not self._starting.done():
+            await self._late()
+        self._starting.result()  # the entrypoint did not start, or no workflow can run
+        self._starting = None
+        await self._announce_down()
+        self.event(f"serving {self.service} on {self.host}:{self.port}")
+
+    def _start_one(self, occ: Occurrence) -> None:
+        """Spawn ``occ`` while the version starts: a worker that cannot be executed is down."""
+        try:
+            self._spawn(occ)
+        except ServeError as exc:
+            if occ is self.entrypoint:
+                raise
+            self._mark_down(occ, getattr(exc, "why", str(exc)))
+
+    async def _late(self) -> None:
+        """START_TIMEOUT is over: the entrypoint or the mongo-writer late fails the start;
+        workers still starting are stopped and down."""
+        if self.entrypoint.state != "ready" or not self.writer_ready:
+            late = [o.label for o in self.procs if o.state not in ("ready", "down")]
             if not self.writer_ready:
                 late.append("the mongo-writer (in the entrypoint)")
             names = ", ".join(late)
-            raise ServeError(f"not ready after {START_TIMEOUT:g} s: {names}") from None
-        self._starting = None
-        self.event(f"serving {self.service} on {self.host}:{self.port}")
+            raise ServeError(f"not ready after {START_TIMEOUT:g} s: {names}")
+        late = [o for o in self.occurrences if o.state not in ("ready", "down")]
+        procs = [o.proc for o in late if o.proc is not None]
+        for occ in late:
+            self._mark_down(occ, f"it was not ready after {START_TIMEOUT:g} s")
+        await asyncio.get_running_loop().run_in_executor(None, stop_processes, procs)
+
+    def _mark_down(self, occ: Occurrence, reason: str) -> None:
+        """A worker that did not start: down for good, its workflows closed with ``reason``."""
+        if occ.unwatch is not None:
+            occ.unwatch()
+            occ.unwatch = None
+        occ.state, occ.reason = "down", reason
+        self.down.setdefault(occ.workflow, down_reason(occ))
+        self.event(
+            f"node '{occ.node}' ({occ.workflow}) did not start: {reason}; "
+            f"workflow '{occ.workflow}' is down"
+        )
+        self._check_started()
+
+    def _check_started(self) -> None:
+        """Settle the start: every served workflow down fails it; everything ready or down
+        (and the entrypoint ready) ends it."""
+        fut = self._starting
+        if fut is None or fut.done():
+            return
+        if self.routes and all(wf in self.down for wf in self.routes):
+            fut.set_exception(ServeError(self._nothing_runs()))
+        elif self.entrypoint.state == "ready" and all(
+            o.state in ("ready", "down") for o in self.occurrences
+        ):
+            fut.set_result(None)
+
+    def _nothing_runs(self) -> str:
+        # the first line names the processes as "<node> (<workflow>, <id>)" (LocalKai reads it)
+        labels = ", ".join(o.label for o in self.occurrences if o.state == "down")
+        version = self.entrypoint.env["KRT_VERSION"]
+        lines = [f"no workflow of {version} can run: {labels} did not start"]
+        lines += [f"  {self.down[wf]}" for wf in self.routes]
+        for occ in self.occurrences:
+            if occ.state == "down" and occ.last_exit:
+                lines.append(f"log of {occ.label}:\n" + (tail(occ.log_path) or "(empty)"))
+        return "\n".join(lines)
+
+    async def _announce_down(self) -> None:
+        """Tell the entrypoint which workflows are down, and wait until it knows (so the first
+        request already gets the reason)."""
+        if not self.down or self._nc is None:
+            return
+        self.entrypoint_config(down=self.down)  # what a restarted entrypoint reads
+        for workflow, reason in self.down.items():
+            self._control(workflow, up=False, reason=reason, failing=True)
+        loop = asyncio.get_running_loop()
+        synced: asyncio.Future[None] = loop.create_future()
+        inbox = f"{self.control_subject}.synced"
+
+        def answered(*_: object) -> None:
+            if not synced.done():
+                synced.set_result(None)
+
+        self._nc.subscribe(inbox, answered)
+        self._nc.publish(self.control_subject, b'{"sync": true}', reply=inbox)
+        await asyncio.wait((synced,), timeout=5.0)
 
     def _spawn(self, occ: Occurrence) -> None:
         env = dict(occ.env, KRT_NATS_SERVER=self.nats.url)
@@ -286,7 +420,10 @@ class Topology:
                 occ.proc = spawn(argv, env=env, cwd=self.run_dir, log=log, own=occ.runtime != "go")
             except OSError as exc:
                 log.write(f"krtlab: cannot start {argv[0]}: {exc}\n".encode())
-                raise ServeError(f"cannot start node {occ.label}: {exc}") from None
+                error = ServeError(f"cannot start node {occ.label}: {exc}")
+                what = env.get("KRT_HANDLER_PATH") if occ.runtime == "go" else argv[0]
+                error.why = f"cannot execute {what}: {exc.strerror or exc}"  # type: ignore[attr-defined]
+                raise error from None
         occ.state, occ.started = "starting", time.monotonic()
         loop = asyncio.get_running_loop()
         occ.unwatch = watch_exit(loop, occ.proc, lambda code, o=occ: self._exited(o, code))
@@ -325,8 +462,7 @@ class Topology:
     def _mark_ready(self, occ: Occurrence) -> None:
         occ.state = "ready"
         if self._starting is not None:
-            if all(o.state == "ready" for o in self.procs) and not self._starting.done():
-                self._starting.set_result(None)
+            self._check_started()
             return
         self.event(f"{occ.label} is ready again")
         if occ.workflow and all(
@@ -349,6 +485,11 @@ class Topology:
         pid = occ.proc.pid if occ.proc else "?"
         if occ is self.entrypoint:
             self.writer_ready = False
+        if self._starting is not None and not self._starting.done() and occ is not self.entrypoint:
+            occ.last_exit = how  # a worker that never started: down, not restarted
+            said = last_words(occ.log_path, occ.env["KRT_BASE_PATH"])
+            self._mark_down(occ, f"it exited ({how}) while starting" + (f": {said}" * bool(said)))
+            return
         occ.last_exit, occ.state = how, "restarting"
         occ.crashes = occ.crashes + 1 if time.monotonic() - occ.started < QUICK_CRASH else 1
         if self._starting is not None and not self._starting.done():
@@ -444,8 +585,41 @@ class Topology:
                 "ready": self.writer_ready,
             },
             "workers": [o.status() for o in self.occurrences],
+            "workflows": self.workflow_status(),
             "events": self.events[-20:],
         }
+
+    def workflow_status(self) -> dict[str, dict[str, str]]:
+        """``{workflow: {"rpc", "state", "reason"}}``; state ``up``, ``starting``,
+        ``restarting``, ``down`` (a node did not start: ``reason``) or ``not served``."""
+        out = {}
+        for workflow, rpc in self.routes.items():
+            occs = [o for o in self.occurrences if o.workflow == workflow]
+            if workflow in self.down:
+                state, reason = "down", self.down[workflow]
+            elif all(o.state == "ready" for o in occs):
+                state, reason = "up", ""
+            else:
+                state = "restarting" if any(o.state == "restarting" for o in occs) else "starting"
+                reason = next((o.last_exit for o in occs if o.state == "restarting"), "")
+            out[workflow] = {"rpc": rpc, "state": state, "reason": reason}
+        for workflow, rpc in self.unserved.items():
+            out[workflow] = {"rpc": rpc, "state": "not served", "reason": ""}
+        return out
+
+
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z? (?:[A-Z]+ )?")
+
+
+def last_words(log_path: Path, base_path: str) -> str:
+    """The line of a worker's log that says why it stopped: kre-py's ``error loading handler
+    script ...`` when there is one, else the last line (bundle paths made relative)."""
+    lines = [line.strip() for line in tail(log_path, 80).splitlines() if line.strip()]
+    said = next(
+        (x for x in lines if "error loading handler script" in x), lines[-1] if lines else ""
+    )
+    said = _STAMP.sub("", said).replace(os.path.join(base_path, ""), "")
+    return said if len(said) <= 300 else said[:297] + "..."
 
 
 def _read(path: Path) -> str:

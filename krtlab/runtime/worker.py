@@ -84,8 +84,15 @@ def make_logger(version: str, node: str) -> logging.Logger:
 def load_handler(
     base_path: str, handler_path: str, logger: logging.Logger
 ) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
-    """Load ``handler`` (and optional ``init``) as kre-py does; exit 1 when the file fails."""
+    """Load ``handler`` (and optional ``init``) as kre-py does; exit 1 when the file fails.
+
+    protoc 3.x ``_pb2.py`` files of the bundle, which kre-py's protobuf 3.13 imports and current
+    protobuf refuses, are replaced by compatible modules (:mod:`krtlab.runtime.legacy_pb2`).
+    """
+    from krtlab.runtime.legacy_pb2 import install
+
     path = os.path.join(base_path, handler_path)
+    install(base_path)  # for the worker's life: a handler may import later
     sys.path.append(os.path.dirname(path))
     try:
         spec = importlib.util.spec_from_file_location("worker", path)

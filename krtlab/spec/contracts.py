@@ -4,6 +4,7 @@ message chain of each workflow (rpc request → node 1 → … → node n → rp
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 
 from krtlab.spec import rules
@@ -47,7 +48,9 @@ def check_sources(
         if facts is None:
             continue
         env = (envs or {}).get(node.name)
-        _check_python_src(check, node.name, node.image, src, facts, files, loc, sources, env)
+        _check_python_src(
+            check, node.name, node.image, src, facts, files, loc, sources, env, raw_src=node.src
+        )
 
 
 def _check_go_src(check, name: str, src: str, files, loc) -> None:
@@ -69,8 +72,31 @@ def _check_go_src(check, name: str, src: str, files, loc) -> None:
         )
 
 
+def _no_handler_quote(image: str, raw_src: str) -> str:
+    """kre-py's own refusal (``main.py`` ``load_handler``): the path is ``KRT_BASE_PATH``
+    (``/krt-files``) joined with ``KRT_HANDLER_PATH`` (the node's src as written)."""
+    path = posixpath.join("/krt-files", raw_src)
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+    version = tuple(int(p) for p in tag.split(".")) if re.fullmatch(r"\d+(\.\d+)*", tag) else ()
+    if version[:2] >= (2, 1):  # kre-runners kre-py-v2.1.0 … v2.1.5
+        return f"kre-py 2.1: Handler module '{path}' must implement a function 'handler(ctx, data)'"
+    # kre-runners kre-py-v1.22.0 … kre-py-v2.0.0
+    return (
+        f"kre-py 1.22-2.0: handler module '{path}' must implement a function 'handler(ctx, data)'"
+    )
+
+
 def _check_python_src(
-    check, name, image, src, facts: SourceFacts, files, loc, sources=None, env=None
+    check,
+    name,
+    image,
+    src,
+    facts: SourceFacts,
+    files,
+    loc,
+    sources=None,
+    env=None,
+    raw_src: str | None = None,
 ) -> None:
     if facts.syntax_error:
         line, msg = facts.syntax_error
@@ -80,8 +106,14 @@ def _check_python_src(
             loc,
             file=src,
             line=line,
-            kre=f"error loading handler script /krt-files/{src}: {msg}",
+            # no quote: kre-py prints Python 3.7/3.9's SyntaxError, krtlab's Python words it anew
         )
+        return
+    from krtlab.spec.generations import check_generation, runner_generation
+
+    generation = runner_generation(image, env.base if env is not None else None)
+    if generation in ("json", "v3"):  # another handler contract than kre-py 1.2x-2.x's
+        check_generation(check, name, image, src, facts.text, loc, generation)
         return
     if facts.handler_line is None:
         check.error(
@@ -90,7 +122,7 @@ def _check_python_src(
             loc,
             file=src,
             hint="add: async def handler(ctx, data): ...",
-            kre=f"handler module '/krt-files/{src}' must implement a function 'handler(ctx, data)'",
+            kre=_no_handler_quote((env.base if env else None) or image, raw_src or src),
         )
         return
     if not facts.handler_async:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -14,6 +15,9 @@ ERROR: Severity = "error"
 WARNING: Severity = "warning"
 
 Location = tuple[str | int, ...]
+
+# Who a quoted message comes from (see Finding.kre).
+_SPEAKER = re.compile(r"KRE [0-9]+|kli|kre-py [0-9.]+(?:-[0-9.]+)?")
 
 
 def format_path(loc: Location) -> str:
@@ -39,7 +43,11 @@ class Finding:
         file: the file the problem is in (``krt.yml``, ``public_input.proto``, ``src/x/main.py``).
         line: 1-based line in ``file`` when known.
         hint: how to fix it ("did you mean 'gpu'?").
-        kre: KRE's own wording for this problem, when KRE reports one.
+        kre: the exact message KRE (or kli, or KRE's kre-py runner) prints for this problem,
+            prefixed by who says it: ``KRE 7: ...`` (KRE 3 and 5 say the same), ``KRE 8: ...``
+            (only KRE 8 refuses it), ``kli: ...``, ``kre-py 1.22-2.0: ...``. Placeholders are
+            filled the way KRE fills them (Go field paths like ``Workflows[0].Name``); a
+            multi-line message keeps its newlines. None when no KRE version reports it.
         origin: where the user wrote the thing at fault, for a version authored in Python
             (``cell In[5], line 3``); shown before the bundle location.
     """
@@ -90,7 +98,10 @@ class Finding:
         if self.hint:
             text += f"\n    hint: {self.hint}"
         if self.kre:
-            text += f"\n    KRE says: {self.kre}"
+            speaker, sep, said = self.kre.partition(": ")
+            if not (sep and _SPEAKER.fullmatch(speaker)):
+                speaker, said = "KRE", self.kre
+            text += f"\n    {speaker} says: " + said.replace("\n", "\n      ")
         return text
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def is_env_name(name: str) -> bool:
     return bool(_C_IDENTIFIER.match(name))
 
 
-# github.com/docker/distribution/reference grammar (what kli uses), written out as regexes.
+# github.com/docker/distribution/reference grammar (v2.7.1, what kli's krt-utils uses), written out
+# as regexes (ASCII classes, as Go's). Matched whole: Go's `$` does not let a trailing newline by.
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]*)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
@@ -79,23 +80,41 @@ _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE_RE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+_REFERENCE_RE = re.compile(
+    rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?", re.ASCII
+)
+# github.com/opencontainers/go-digest v1.0.0 (digest.go, algorithm.go)
+_GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
+_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def check_image_reference(ref: str) -> str | None:
     """Why ``ref`` is not a valid Docker image reference (kli's check), or None.
 
-    The reasons are docker/distribution's own error texts.
+    The reasons are the exact errors of docker/distribution v2.7.1's ``reference.Parse`` (and of
+    go-digest v1.0.0 for a ``@digest``), as kli prints them after ``node image error: ``.
     """
     if not ref:
         return "repository name must have at least one component"
-    m = _REFERENCE_RE.match(ref)
+    m = _REFERENCE_RE.fullmatch(ref)
     if m is None:
-        if _REFERENCE_RE.match(ref.lower()):
-            return "invalid reference format: repository name must be lowercase"
+        if _REFERENCE_RE.fullmatch(ref.lower()):
+            return "repository name must be lowercase"
         return "invalid reference format"
     if len(m.group("name")) > 255:
         return "repository name must not be more than 255 characters"
+    digest = m.group("digest")
+    if digest:
+        algorithm, _, encoded = digest.partition(":")
+        length = _DIGEST_HEX_LENGTHS.get(algorithm)
+        if length is None:
+            if not _GO_DIGEST_RE.fullmatch(digest):
+                return "invalid checksum digest format"
+            return "unsupported digest algorithm"
+        if len(encoded) != length:
+            return "invalid checksum digest length"
+        if not re.fullmatch(r"[a-f0-9]+", encoded):
+            return "invalid checksum digest format"
     return None
 
 

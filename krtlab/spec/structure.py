@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from krtlab.spec.checker import Checker, go_path
+from krtlab.spec.checker import Checker, go_path, go_text, unmarshal_error
 from krtlab.spec.findings import Location, format_path
 from krtlab.spec.model import KNOWN_KEYS
 from krtlab.spec.suggest import did_you_mean
 
 __all__ = ["check_structure"]
 
+# KRE 8's V1 validator (``validator/validator_v1.go``) refuses these V2 keys; KRE 3-7 ignore them.
 _V2_KEYS = {
     "workflow": {
         "exitpoint": 'the field "workflow.exitpoint" is incompatible with version v1',
@@ -33,7 +34,7 @@ def _check_keys(check: Checker, mapping: dict[Any, Any], kind: str, loc: Locatio
         v2 = _V2_KEYS.get(kind, {})
         if key in v2:
             name = mapping.get("name", "")
-            kre = v2[key].format(name=name) if v2[key] else None
+            kre = f"KRE 8: {v2[key].format(name=name)}" if v2[key] else None
             check.error(
                 "key.krt_v2",
                 f"'{key}' is a KRT V2 key; a V1 krt.yml cannot use it",
@@ -69,7 +70,7 @@ def _expect(check: Checker, value: Any, typ: type, what: str, loc: Location) -> 
             "field.type",
             f"{what} must be {_type_word(typ)}, not {_describe(value)}",
             loc,
-            kre="error Unmarshal yaml file",
+            kre=unmarshal_error(check, loc, value),
         )
     return ok
 
@@ -96,7 +97,7 @@ def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Locat
             "field.required",
             f"'{key}' is required" + (" and empty" if key in mapping else ""),
             sub,
-            kre=f'The field "{go_path(sub)}" is required',
+            kre=f'KRE 7: The field "{go_path(sub)}" is required',
         )
         return
     if isinstance(value, (dict, list)):
@@ -104,7 +105,7 @@ def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Locat
             "field.type",
             f"'{key}' must be a string, not {_describe(value)}",
             sub,
-            kre="error Unmarshal yaml file",
+            kre=unmarshal_error(check, sub, value),
         )
     elif not isinstance(value, str):
         # yaml.v2 turns a number into its text, so KRE accepts it; quoting avoids surprises
@@ -141,7 +142,11 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                 f"krtVersion {kv!r} is not a KRT version",
                 ("krtVersion",),
                 hint="use v1 (or leave it out: v1 is the default)",
-                kre=f'invalid krtVersion "{kv}"',
+                kre=(  # KRE 3-7 ignore the key
+                    f'KRE 8: krtVersion "{go_text(check, ("krtVersion",), kv)}" is not valid'
+                    if not isinstance(kv, (dict, list))
+                    else None
+                ),
             )
     _required_text(check, data, "version", ())
     _required_text(check, data, "description", ())
@@ -153,7 +158,7 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                 "field.required",
                 f"'entrypoint.{key}' is required",
                 ("entrypoint", key),
-                kre=f'The field "Entrypoint.{key.title()}" is required',
+                kre=f'KRE 7: The field "Entrypoint.{key.title()}" is required',
             )
     elif _expect(check, ep, dict, "'entrypoint'", ("entrypoint",)):
         _check_keys(check, ep, "entrypoint", ("entrypoint",))
@@ -174,6 +179,7 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                             "field.type",
                             f"config {key} must be names, not {_describe(item)}",
                             ("config", key, i),
+                            kre=unmarshal_error(check, ("config", key, i), item),
                         )
 
     for kind in ("nodes", "workflows"):
@@ -183,7 +189,7 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                 "field.required",
                 f"'{kind}' is required",
                 (kind,),
-                kre=f'The field "{kind.title()}" is required',
+                kre=f'KRE 7: The field "{kind.title()}" is required',
             )
             continue
         if not _expect(check, items, list, f"'{kind}'", (kind,)):
@@ -209,7 +215,7 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                         "field.type",
                         f"'gpu' must be true or false, not {_describe(gpu)}",
                         (*loc, "gpu"),
-                        kre="error Unmarshal yaml file",
+                        kre=unmarshal_error(check, (*loc, "gpu"), gpu),
                     )
             else:
                 _required_text(check, item, "entrypoint", loc)
@@ -219,7 +225,7 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                         "field.required",
                         "'sequential' is required",
                         (*loc, "sequential"),
-                        kre=f'The field "{go_path((*loc, "sequential"))}" is required',
+                        kre=f'KRE 7: The field "{go_path((*loc, "sequential"))}" is required',
                     )
                 elif _expect(check, seq, list, "'sequential'", (*loc, "sequential")):
                     if not seq:
@@ -227,7 +233,8 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                             "workflow.empty",
                             "'sequential' lists no nodes: the workflow could never answer",
                             (*loc, "sequential"),
-                            kre='the field "workflow.sequential" hasn\'t nodes defined',
+                            # KRE 3-7 accept an empty list (`required` only refuses a missing one)
+                            kre='KRE 8: the field "workflow.sequential" hasn\'t nodes defined',
                         )
                     for j, name in enumerate(seq):
                         if not isinstance(name, str):
@@ -235,4 +242,5 @@ def check_structure(check: Checker, data: dict[Any, Any]) -> None:
                                 "field.type",
                                 f"sequential entries are node names, not {_describe(name)}",
                                 (*loc, "sequential", j),
+                                kre=unmarshal_error(check, (*loc, "sequential", j), name),
                             )

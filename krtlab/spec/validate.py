@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from krtlab.spec import rules
-from krtlab.spec.checker import Checker, go_path
+from krtlab.spec.checker import Checker, go_path, go_text, unmarshal_error
 from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, SourceFacts
 from krtlab.spec.findings import Location, Report
 from krtlab.spec.model import Manifest
@@ -59,7 +59,7 @@ def validate(
             "yaml.not_mapping",
             f"krt.yml must be a mapping with version, description, entrypoint, nodes and "
             f"workflows; this one is {found}",
-            kre="error Unmarshal yaml file" if data is not None else None,
+            kre=unmarshal_error(check, (), data),
         )
         return Report.of(check.findings, subject)
 
@@ -83,7 +83,7 @@ def validate(
 def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
         return
-    name = str(value)
+    name = go_text(check, loc, value)
     if not rules.RESOURCE_NAME_RE.match(name):
         check.error(
             "name.invalid",
@@ -91,7 +91,7 @@ def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
             "only, starting and ending with a letter or digit",
             loc,
             hint=f"try {rules.to_resource_name(name)!r}",
-            kre=f'Invalid resource name "{name}" at "{go_path(loc)}"',
+            kre=f'KRE 7: Invalid resource name "{name}" at "{go_path(loc)}"',
         )
     elif len(name) > rules.MAX_NAME_LENGTH:
         check.error(
@@ -100,7 +100,7 @@ def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
             f"{rules.MAX_NAME_LENGTH} (it is used in Kubernetes object names)",
             loc,
             hint=f"try {rules.to_resource_name(name)!r}",
-            kre=f'Invalid length "{name}" at "{go_path(loc)}" must be lower than 20',
+            kre=f'KRE 7: Invalid length "{name}" at "{go_path(loc)}" must be lower than 20',
         )
 
 
@@ -121,6 +121,10 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                 continue
             loc = ("config", key, i)
             hint = f"try {name.upper().replace('-', '_').replace('.', '_')!r}"
+            # the validator's own FieldError text (KRE 7's resolver has no case of its own for
+            # `env`); kli's struct is `File`, which its "Krt." trimming leaves in place
+            field = f"{key.title()}[{i}]"
+            failed = f"Error:Field validation for '{field}' failed on the 'env' tag"
             if key == "variables":  # KRE's admin API refuses it (the `env` tag)
                 check.error(
                     "config.invalid_name",
@@ -128,8 +132,7 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                     "letters, digits and '_' only",
                     loc,
                     hint=hint,
-                    kre=f'KRE 8: invalid value "{name}" at env var "{go_path(loc)}" must contain '
-                    "only capital letters, numbers, and underscores",
+                    kre=f"KRE 7: Key: 'Krt.Config.{field}' {failed}",
                 )
             elif rules.is_env_name(name):  # only kli checks files; lower case still reaches pods
                 check.warning(
@@ -138,6 +141,7 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                     f"KRE accepts it and the nodes get it as the environment variable {name!r}",
                     loc,
                     hint=hint,
+                    kre=f"kli: Key: 'File.Config.{field}' {failed}",
                 )
             else:  # Kubernetes skips such keys of a ConfigMap's envFrom: the value never arrives
                 check.error(
@@ -146,6 +150,7 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                     "it when it passes the config to the nodes, so they never see the value",
                     loc,
                     hint=hint,
+                    kre=f"kli: Key: 'File.Config.{field}' {failed}",
                 )
     seen: dict[str, int] = {}
     for key in ("variables", "files"):
@@ -168,8 +173,8 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
             f"entrypoint.proto {proto!r} must name a .proto file",
             ("entrypoint", "proto"),
             hint="public_input.proto",
-            kre="Key: 'Krt.Entrypoint.Proto' Error:Field validation for 'Proto' failed on the "
-            "'endswith' tag",
+            kre="KRE 7: Key: 'Krt.Entrypoint.Proto' Error:Field validation for 'Proto' failed on "
+            "the 'endswith' tag",
         )
     image = ep.get("image")
     if isinstance(image, str) and image:
@@ -186,11 +191,22 @@ def _check_image(check: Checker, image: str, loc: Location, who: str) -> None:
             "image.invalid",
             f"{image!r} is not a valid image reference: {reason}",
             loc,
-            kre=f"{who} image error: {reason}",
+            # kli only (krt-utils validator.go validateImages); KRE's admin API takes any text
+            kre=f"kli: error validating KRT images: {who} image error: {reason}",
         )
 
 
 # -- references between parts -------------------------------------------------------------------
+
+
+def _not_found_quote(check: Checker, loc: Location, name: str) -> str | None:
+    """KRE 7's refusal of a sequential entry naming no node (a scalar's text as yaml.v2 keeps
+    it); None for a mapping or list entry, which KRE refuses earlier, as an unmarshal error."""
+    scalar = check.parsed.scalars.get(loc) if check.parsed is not None else None
+    if check.parsed is not None and scalar is None:
+        return None
+    text = scalar[1] if scalar is not None else name
+    return f"KRE 7: error on KRT Workflow validation: node in sequential not found: {text}"
 
 
 def _check_references(check: Checker, manifest: Manifest) -> None:
@@ -219,7 +235,7 @@ def _check_references(check: Checker, manifest: Manifest) -> None:
                     ("workflows", i, "sequential", j),
                     hint=did_you_mean(name, names)
                     or f"defined nodes: {', '.join(names) or 'none'}",
-                    kre=f"error on KRT Workflow validation: node in sequential not found: {name}",
+                    kre=_not_found_quote(check, ("workflows", i, "sequential", j), name),
                 )
         if wf.name:
             if wf.name in wf_names:
@@ -297,7 +313,7 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
             )
             continue
         facts = files.get(norm)
-        kre = f"error src File {node.src} for node {node.name} not exists "
+        kre = f"KRE 7: error src File {node.src} for node {node.name} not exists "  # sic
         if facts is None:
             check.error(
                 "src.missing",

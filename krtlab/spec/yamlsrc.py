@@ -25,13 +25,16 @@ class ParsedYaml:
     """Plain Python data plus where each value came from.
 
     ``lines`` maps a YAML path to the 1-based line of its value; ``key_lines`` to the line of its
-    key; ``duplicates`` lists paths whose key appears twice in one mapping (yaml.v2 keeps the last).
+    key; ``duplicates`` lists paths whose key appears twice in one mapping (yaml.v2 keeps the last);
+    ``scalars`` maps the path of each scalar to its resolved tag and its text as written (what
+    yaml.v2 puts in a Go string, and shows in its type errors).
     """
 
     data: Any
     lines: dict[Location, int] = field(default_factory=dict)
     key_lines: dict[Location, int] = field(default_factory=dict)
     duplicates: list[Location] = field(default_factory=list)
+    scalars: dict[Location, tuple[str, str]] = field(default_factory=dict)
 
     def line(self, loc: Location) -> int | None:
         """The line of ``loc``, or of its nearest ancestor that exists."""
@@ -97,6 +100,7 @@ def _convert(node: yaml.Node, loc: Location, out: ParsedYaml, loader: _Loader, d
         return [
             _convert(item, (*loc, i), out, loader, depth + 1) for i, item in enumerate(node.value)
         ]
+    out.scalars[loc] = (node.tag, node.value)
     return loader.construct_object(node, deep=True)
 
 
