@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from krtlab.authoring.capture import Captured
 
 __all__ = ["ImportLine", "import_group", "literal_source", "proto_import", "render_imports"]
-__all__ += ["render_main_py", "render_node_files"]
+__all__ += ["node_files_and_origins", "render_main_py"]
 
 
 # -- writing import statements and constants (used by capture) --------------------------------
@@ -367,35 +367,20 @@ def node_files_and_origins(
     input_type: type | None,
     output_type: type | None,
 ) -> tuple[dict[str, bytes], dict[int, str]]:
-    """:func:`render_node_files`, and where each line of ``main.py`` came from (line ->
-    ``cell In[4], line 2``), for messages about the exported file."""
+    """Every file of a node's folder, keyed by path inside it: ``main.py`` (see
+    :func:`render_main_py`) and a copy of each local module it imports (``textutils.py``,
+    ``helpers/__init__.py``, and the local modules those import); and where each line of
+    ``main.py`` came from (line -> ``cell In[4], line 2``), for messages about the file.
+
+    Raises:
+        CaptureError: as :func:`render_main_py`, and for local modules that cannot be copied.
+    """
     from krtlab.authoring.local_modules import local_files
 
     text, captured, origins = _render(node, version, handler, init, input_type, output_type)
     files = local_files(captured.local_modules, node=node)
     files["main.py"] = text.encode()
     return files, origins
-
-
-def render_node_files(
-    *,
-    node: str,
-    version: str,
-    handler: Callable[..., Any],
-    init: Callable[..., Any] | None,
-    input_type: type | None,
-    output_type: type | None,
-) -> dict[str, bytes]:
-    """Every file of a node's folder, keyed by path inside it: ``main.py`` (see
-    :func:`render_main_py`) and a copy of each local module it imports (``textutils.py``,
-    ``helpers/__init__.py``), with the local modules those import in turn.
-
-    Raises:
-        CaptureError: as :func:`render_main_py`, and for local modules that cannot be copied.
-    """
-    files, _ = node_files_and_origins(node=node, version=version, handler=handler, init=init,
-                                      input_type=input_type, output_type=output_type)  # fmt: skip
-    return files
 
 
 def _render(
