@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench install system-packages clean
+.PHONY: demo test lint bench mutate install system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/inprocess.py
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/nats_client.py
+
+# mutation testing of the core (not part of `make test`: tens of minutes); GROUP=spec-core runs one
+# group of tests/mutation/groups.toml, ARGS="--fresh" forgets the cached results
+mutate: $(VENV)/.test-installed
+	$(BIN)/python tests/mutation/mutate.py $(if $(GROUP),--group $(GROUP)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache .hypothesis

@@ -198,7 +198,12 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     # queried over gRPC, and the same answer as a local run
     query = text_of(cells["query"]).splitlines()
     assert query[0] == "deployed: {'greeting': 'Hello Ada!'}"
-    assert query[1].startswith("<Comparison PyGreet: same answer locally and deployed")
+    # printed, the comparison says it in words, with both answers
+    assert query[1:4] == [
+        "PyGreet: same answer locally and deployed",
+        '  local:    {"greeting": "Hello Ada!"}',
+        '  deployed: {"greeting": "Hello Ada!"}',
+    ]
 
     # a second version, started beside the first: reached through its own Service
     printed = "".join(o["text"] for o in cells["v2"].outputs if o["output_type"] == "stream")
@@ -211,7 +216,11 @@ def test_deploy_and_query_notebook(tmp_path, kernel_manager, monkeypatch):
     assert published[0] == "greeter-v1 STARTED (config complete, 1 workflow)"
     assert published[1].startswith("greeter-v2 PUBLISHED (config complete, 1 workflow, published ")
     assert published[2] == "published: {'greeting': 'Welcome Ada!'}"
-    assert text_of(cells["rules"]) == "refused: the version must be started before stopping\n"
+    # KRE's words, and krtlab's hint where they mislead (a PUBLISHED version is started too)
+    assert text_of(cells["rules"]) == (
+        "refused: the version must be started before stopping\n"
+        "hint: it is PUBLISHED: unpublish() first\n"
+    )
 
     # the entrypoint Services in the KRT V1 spec's form
     services = {line.split()[0]: line.split()[1] for line in text_of(cells["k8s"]).splitlines()}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 
-from krtlab.bundle.project import Project
-from krtlab.errors import ProtoError
+from krtlab.bundle.archive import KRT_YML_PATTERN
+from krtlab.bundle.project import MANIFEST_NAMES, Project
+from krtlab.errors import ProtoError, SpecError
 
 from .node import Node
 from .version import Version, Workflow
 
-__all__ = ["assemble", "version_from_project"]
+__all__ = ["assemble", "check_asset", "version_from_project", "written_files"]
 
 
 def assemble(v: Version) -> Project:
@@ -24,13 +26,16 @@ def assemble(v: Version) -> Project:
         files["krt.yml"] = manifest.to_yaml().encode()
     for name, text in v._protos.all_sources().items():
         files[name] = text.encode()
+    captured: dict[str, str] = {}  # a node's own modules, known once its code is captured
     for node in v._nodes.values():
         if node.func is not None:
             folder = posixpath.dirname(node.src)
             node_files, origins = _node_files(v, node)
             v._origins[node.src] = origins
             for rel, data in node_files.items():
-                files[posixpath.join(folder, rel) if rel != "main.py" else node.src] = data
+                path = posixpath.join(folder, rel) if rel != "main.py" else node.src
+                files[path] = data
+                captured[path] = f"{rel}, which krtlab writes for node {node.name!r}"
         elif node.source is not None:
             files[node.src] = node.source
         if node.executable:
@@ -38,13 +43,53 @@ def assemble(v: Version) -> Project:
     from .images import image_files
 
     files.update(image_files(v))  # requirements.txt and Dockerfiles of custom images
+    for path in v._assets:
+        check_asset(v, path, captured)
     files.update(v._assets)
     if "docs/README.md" not in files and (base is None or v._protos.messages):
         from krtlab.bundle.docs import render_docs
 
         files["docs/README.md"] = render_docs(v).encode()
-    project = Project(files, v.name, frozenset(executables))
+    # a loaded .krt's own problems (folders without entries, ...) stay the version's
+    problems = list(base.problems) if base is not None else []
+    project = Project(files, v.name, frozenset(executables), problems)
     return project.with_generated_pb2()
+
+
+def written_files(v: Version) -> dict[str, str]:
+    """The files krtlab writes into ``v``'s bundle, each with what it is: krt.yml, the protos
+    and the ``_pb2.py`` code generated from them beside each Python node, each node's src, and
+    the requirements.txt and Dockerfiles of custom images. (A node's other captured modules are
+    known when :func:`assemble` captures its code.)"""
+    from .images import image_files
+
+    owners = {name: "the version's krt.yml, which krtlab writes" for name in MANIFEST_NAMES}
+    protos = sorted(v._protos.all_sources())
+    for name in protos:
+        owners[name] = f"the proto {name}, which krtlab writes from v.proto / @v.message"
+    for node in v._nodes.values():
+        owners[node.src] = f"the code of node {node.name!r}, which krtlab writes"
+        if node.src.endswith(".py"):
+            folder = posixpath.dirname(node.src)
+            for name in protos:
+                module = posixpath.basename(name)[: -len(".proto")] + "_pb2.py"
+                owners[posixpath.join(folder, module)] = (
+                    f"{module}, which krtlab generates from {name} for node {node.name!r}"
+                )
+    for path in image_files(v):
+        owners.setdefault(path, f"{path}, which krtlab writes for the node's custom image")
+    return owners
+
+
+def check_asset(v: Version, path: str, also: Mapping[str, str] | None = None) -> None:
+    """Refuse an asset at ``path`` (normalized) that would replace a file krtlab writes."""
+    owner = (also or {}).get(path) or written_files(v).get(path)
+    if owner is None and "/" not in path and KRT_YML_PATTERN.search(path):
+        owner = "nothing yet, but KRE may read a file of that name at the root as the krt.yml"
+    if owner is not None:
+        raise SpecError(
+            f"v.asset({path!r}) would replace {owner}; ship the file under another path"
+        )
 
 
 def _node_files(v: Version, node: Node) -> tuple[dict[str, bytes], dict[int, str]]:

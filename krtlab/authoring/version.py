@@ -329,12 +329,20 @@ class Version(VersionActions):
     def asset(
         self, dest: str, source: str | os.PathLike[str] | None = None, *, data: bytes | None = None
     ) -> None:
-        """Ship a file in the bundle at ``dest`` (read in nodes with ``ctx.path(dest)``)."""
+        """Ship a file in the bundle at ``dest`` (read in nodes with ``ctx.path(dest)``).
+
+        SpecError when ``dest`` is a file krtlab writes (krt.yml, a proto, a node's code, the
+        ``_pb2.py``, ``requirements.txt`` and ``Dockerfile`` it generates); ``docs/README.md``
+        may be given: it is then the version's README, and krtlab writes none.
+        """
         import posixpath
+
+        from .assemble import check_asset
 
         norm = posixpath.normpath(dest)
         if norm.startswith(("/", "../")) or norm in (".", ".."):
             raise SpecError(f"asset path {dest!r} must be relative to the bundle root")
+        check_asset(self, norm)
         if (source is None) == (data is None):
             raise SpecError("asset: give either a source file or data=")
         if source is not None:

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from krtlab.bundle.fsutil import atomic_writer
 from krtlab.errors import BundleError, KrtlabError, UnsafeArchiveError
@@ -433,7 +433,7 @@ def read_krt(
 
 
 def _mkdir_replay(
-    source: str | Path | bytes,
+    source: str | Path | bytes | _Scan,
 ) -> tuple[set[str], set[str], tuple[str, bool] | None, str | None]:
     """Replay KRE's extractor: (parents missing when needed, directories made twice, the first
     entry it fails on for want of a parent and whether it is a folder, the first folder made
@@ -442,7 +442,8 @@ def _mkdir_replay(
     first_orphan: tuple[str, bool] | None = None
     first_repeated: str | None = None
     limits = (MAX_KRT_BYTES, MAX_UNPACKED_BYTES, MAX_MEMBERS)
-    for path, is_dir in _scan(source, limits, with_data=False).entries:
+    scan = source if isinstance(source, _Scan) else _scan(source, limits, with_data=False)
+    for path, is_dir in scan.entries:
         lacking = [p for p in _parents(path) if p not in created]
         missing.update(lacking)
         # the content extractor skips krt.yml-like files (it wrote the krt.yml before)
@@ -467,7 +468,13 @@ def kre_extract_errors(source: str | Path | bytes) -> tuple[str | None, str | No
     The texts are ``parser.go``'s ``processFile`` errors wrapped by ``Extract``; the extraction
     folder's random name is shown as :data:`KRE_TMP_DIR`. KRE stops at the first failing entry.
     """
-    _missing, _repeated, orphan, repeated = _mkdir_replay(source)
+    return _kre_texts(_mkdir_replay(source))
+
+
+def _kre_texts(replay: tuple[Any, Any, tuple[str, bool] | None, str | None]) -> tuple[
+    str | None, str | None
+]:  # fmt: skip
+    _missing, _repeated, orphan, repeated = replay
     head = "KRE 7: error on KRT content extraction: "
 
     def at(path: str) -> str:

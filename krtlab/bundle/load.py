@@ -76,14 +76,19 @@ def _from_dir(root: Path, label: str | None = None, manifest: str | None = None)
 
 def _from_archive(path: Path) -> Project:
     from .archive import (
-        kre_extract_errors,
+        MAX_KRT_BYTES,
+        MAX_MEMBERS,
+        MAX_UNPACKED_BYTES,
+        _kre_texts,
+        _mkdir_replay,
+        _scan,
         krt_yml_member,
-        missing_directory_entries,
-        read_krt,
-        repeated_directory_entries,
     )
 
-    members = read_krt(path)
+    # one pass over the archive for its files and for how KRE's extractor fares with it
+    scan = _scan(path, (MAX_KRT_BYTES, MAX_UNPACKED_BYTES, MAX_MEMBERS), with_data=True)
+    replay = _mkdir_replay(scan)
+    members = scan.files
     files = {name: m.data for name, m in members.items()}
     executables = frozenset(name for name, m in members.items() if m.executable)
     problems: list[Finding] = []
@@ -103,9 +108,8 @@ def _from_archive(path: Path) -> Project:
                 hint="pack the files of the project folder, not the folder (krtlab build does)",
             )
         )
-    missing = missing_directory_entries(path)
-    repeated = repeated_directory_entries(path)
-    orphan_kre, repeated_kre = kre_extract_errors(path) if missing or repeated else (None, None)
+    missing, repeated = sorted(replay[0]), sorted(replay[1])
+    orphan_kre, repeated_kre = _kre_texts(replay)
     if missing:
         problems.append(
             Finding(

@@ -34,7 +34,8 @@ class Project:
     """Every file of a KRT project, keyed by POSIX path relative to the bundle root.
 
     Attributes:
-        files: path → content, ``krt.yml`` included.
+        files: path → content, ``krt.yml`` included, in archive order: a ``.krt``'s own, a
+            folder's sorted (the order ``krtlab build`` writes a root krt.yml and krt.yaml in).
         origin: where it came from, for messages (``examples/greeter``, ``build/x.krt``).
         executables: paths that carry the executable bit (Go binaries).
         problems: findings about the container itself (a nested krt.yml, an archive KRE cannot
@@ -50,10 +51,9 @@ class Project:
 
     @property
     def manifest_name(self) -> str:
-        for name in MANIFEST_NAMES:
-            if name in self.files:
-                return name
-        return "krt.yml"
+        """The krt.yml KRE reads: of ``krt.yml`` and ``krt.yaml`` at the root, the first in the
+        archive (KRE takes the first entry matching ``(^|/)krt.ya?ml$``)."""
+        return next((name for name in self.files if name in MANIFEST_NAMES), "krt.yml")
 
     @property
     def manifest_text(self) -> str:
@@ -66,7 +66,7 @@ class Project:
         if self.manifest_name not in self.files:
             return YamlSyntaxError("there is no krt.yml at the bundle root", None)
         try:
-            return parse_yaml(self.manifest_text)
+            return parse_yaml(_yaml_text(self.files[self.manifest_name]))
         except YamlSyntaxError as exc:
             return exc
 
@@ -108,16 +108,19 @@ class Project:
             return exc
 
     def proto_facts(self) -> ProtoFacts | None:
+        """Facts of the entrypoint proto; None when it is no ``.proto`` file at the root (each
+        case is a finding of its own: proto.missing, proto.not_file, entrypoint.proto_suffix,
+        proto.not_public_input or proto.not_at_root)."""
         proto = posixpath.normpath(self.manifest.entrypoint.proto or "public_input.proto")
-        if proto not in self.files:
-            return None  # reported as proto.missing
+        if proto not in self.files or not proto.endswith(".proto") or "/" in proto:
+            return None
         compiled = self.compiled
         if isinstance(compiled, ProtoError):
             issues = tuple((i.file, i.line, i.column, i.message) for i in compiled.issues) or (
                 (proto, None, None, str(compiled)),
             )
             return ProtoFacts(file=proto, issues=issues)
-        return proto_facts_from(compiled, proto)
+        return proto_facts_from(compiled, proto) if proto in compiled.files else None
 
     def source_facts(self) -> dict[str, SourceFacts]:
         """Facts of each Python node's ``src``, and of the other ``.py`` files beside it (the
@@ -150,26 +153,37 @@ class Project:
         what nodes run on beyond krt.yml (custom images' bases, declared requirements), read
         from the bundle's ``images/*/Dockerfile`` and ``requirements.txt`` files by default."""
         parsed = self.parsed
+        problems = [*self._manifest_clashes(), *self.problems]
         if isinstance(parsed, YamlSyntaxError):
             present = self.manifest_name in self.files
             # no quote for a syntax error: the text is PyYAML's, and KRE's yaml.v2 words it
             # otherwise; KRE reads a nested krt.yml too, so only a bundle with none is refused
             finding = Finding(
                 ERROR,
-                "yaml.syntax" if present else "bundle.no_manifest",
-                f"{self.manifest_name} is not valid YAML: {parsed.message}"
+                parsed.code if present else "bundle.no_manifest",
+                (
+                    f"{self.manifest_name} is not valid YAML: {parsed.message}"
+                    if parsed.code == "yaml.syntax"
+                    else parsed.message
+                )
                 if present
                 else (f"{self.origin} has no krt.yml (or krt.yaml) at its root"),
                 (),
                 self.manifest_name,
                 parsed.line,
+                hint=(
+                    "write the values out; keep anchors for small repeated parts, such as "
+                    "a node's image"
+                    if parsed.code == "yaml.too_large"
+                    else None
+                ),
                 kre=(
                     "KRE 7: error on KRT Yaml extraction: error krt.yml file missing"
                     if not present and not any(map(KRT_YML_PATTERN.search, self.files))
                     else None
                 ),
             )
-            return Report.of([finding, *self.problems], self.origin)
+            return Report.of([finding, *problems], self.origin)
         if envs is None:
             from krtlab.bundle.images import envs_from_files
 
@@ -184,9 +198,27 @@ class Project:
             envs=envs,
             subject=self.manifest.version or self.origin,
         )
-        if self.problems:
-            report = Report.of([*report.findings, *self.problems], report.subject)
+        if problems:
+            report = Report.of([*report.findings, *problems], report.subject)
         return report
+
+    def _manifest_clashes(self) -> list[Finding]:
+        """Two files at the root named like krt.yml: KRE reads the first in the archive."""
+        found = [p for p in self.files if "/" not in p and KRT_YML_PATTERN.search(p)]
+        if len(found) < 2:
+            return []
+        first, others = found[0], " and ".join(found[1:])
+        return [
+            Finding(
+                ERROR,
+                "bundle.two_manifests",
+                f"{first} and {others} are both at the bundle root; KRE reads {first}, the first "
+                f"in the archive, and ignores {others}",
+                (),
+                found[1],
+                hint=f"keep one krt.yml: delete {others} or {first}",
+            )
+        ]
 
     # -- generated protobuf code ---------------------------------------------------------------
 
@@ -225,6 +257,20 @@ class Project:
         from krtlab.bundle.inspect import summarize
 
         return summarize(self)
+
+
+def _yaml_text(raw: bytes) -> str:
+    """krt.yml's text as yaml.v2 reads it: UTF-16 after its byte-order mark, else UTF-8 (a
+    UTF-8 byte-order mark is skipped); anything else is refused, as libyaml refuses it."""
+    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    try:
+        return raw.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        what, line = ("UTF-16", None) if utf16 else ("UTF-8", raw.count(b"\n", 0, exc.start) + 1)
+        raise YamlSyntaxError(
+            f"it is not {what} text (byte {exc.start}: {exc.reason}); KRE's yaml.v2 refuses it too",
+            line,
+        ) from None
 
 
 def proto_facts_from(fileset: FileSet, proto: str) -> ProtoFacts:

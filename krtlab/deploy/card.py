@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from krtlab.errors import DeployError
 
 from .compare import _CELL
-from .health import NOT_REPORTED
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -20,8 +19,15 @@ if TYPE_CHECKING:
 
 __all__ = ["card", "card_html", "card_text"]
 
-_COLOURS = {"PUBLISHED": "#1a7f37", "STARTED": "#1a7f37", "ERROR": "#b00", "STOPPED": "#666"}
+# status colours readable on JupyterLab's light and dark themes alike
+_COLOURS = {"PUBLISHED": "#2da44e", "STARTED": "#2da44e", "ERROR": "#e0364f", "STOPPED": "#888"}
 _RUNNING = ("STARTING", "STARTED", "PUBLISHED", "STOPPING")
+# KRE's admin API answers no node status (only its watchNodeStatus subscription has it): say
+# what the user can do about it
+UNKNOWN_HEALTH = (
+    "unknown: KRE's admin API does not report it; pass cluster=Cluster(kubeconfig) to deploy() "
+    "(or set d.cluster) to see each node's pods"
+)
 
 
 def card(dep: Deployment) -> tuple[str, list[tuple[str, str]]]:
@@ -69,7 +75,7 @@ def _health(dep: Deployment, info: VersionInfo) -> tuple[dict[str, str], str]:
     except DeployError as exc:
         return {}, f"pods not readable: {exc}"
     if health is None:
-        return {}, f"{NOT_REPORTED}; pass cluster= to read the pods"
+        return {}, UNKNOWN_HEALTH
     return {n: health.get(n, "no pod") for n in unknown} | health, ""
 
 

@@ -23,10 +23,18 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
         "standin", help="run a local KAI Server stand-in (admin API + Kubernetes API) until Ctrl-C"
     )
     p.add_argument(
+        "--kre",
+        choices=("7", "3"),
+        default="7",
+        help="the KRE version whose admin API it serves: 7 (runtimes, runtimeId required; "
+        "default) or 3 (no runtimes)",
+    )
+    p.add_argument(
         "--form",
         choices=("spec", "kre3"),
-        default="spec",
-        help="entrypoint Service naming: the KRT V1 spec's (default) or KRE 3.0's",
+        default=None,
+        help="entrypoint Service naming: the KRT V1 spec's or KRE 3.0's (default: kre3 with "
+        "--kre 3, else spec)",
     )
     p.add_argument("--runtime-id", default="local", metavar="ID", help="the runtime's id")
     p.add_argument("--data-dir", metavar="DIR", help="keep uploaded .krt files here")
@@ -41,11 +49,12 @@ def _standin(args: argparse.Namespace) -> int:
     # SIGINT ignored (`cmd &`): the versions' processes are stopped either way
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    kai = LocalKai(runtime_id=args.runtime_id, service_form=args.form, data_dir=args.data_dir)
+    kai = LocalKai(kre=args.kre, runtime_id=args.runtime_id, service_form=args.form,
+                   data_dir=args.data_dir)  # fmt: skip
     with kai:
         out = sys.stdout
         out.write(
-            f"KAI Server stand-in (admin API) at {kai.url}\n"
+            f"KAI Server stand-in (KRE {kai.kre} admin API) at {kai.url}\n"
             f"runtime {kai.runtime_id!r}: published entrypoint at {kai.entrypoint_address}\n"
             f"export KAI_SERVER_URL={kai.url}\n"
             f"export KAI_API_TOKEN={kai.api_token}\n"

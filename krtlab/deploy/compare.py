@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
 __all__ = ["Comparison"]
 
 _CELL = 'style="border-bottom:1px solid #ddd;padding:2px 10px;text-align:left;vertical-align:top"'
+# marks readable on light and dark themes; the text keeps the theme's colour
+_GREEN, _RED = "#2da44e", "#e0364f"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class Comparison:
@@ -26,6 +33,25 @@ class Comparison:
     def __bool__(self) -> bool:
         return self.same
 
+    def _verdict(self) -> str:
+        if self.same:
+            return "same answer locally and deployed"
+        n = len(self.differences)
+        return f"different answers: {n} field{'s' if n != 1 else ''} differ{'s' if n == 1 else ''}"
+
+    def __str__(self) -> str:
+        """What ``print`` shows: the verdict, both answers, and each difference."""
+        lines = [
+            f"{self.rpc}: {self._verdict()}",
+            f"  local:    {_json(self.local)}",
+            f"  deployed: {_json(self.deployed)}",
+        ]
+        lines += [
+            f"  ≠ {p or '(the answer)'}: local {_json(a)}, deployed {_json(b)}"
+            for p, a, b in self.differences
+        ]
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         if self.same:
             return f"<Comparison {self.rpc}: same answer locally and deployed {self.local}>"
@@ -36,21 +62,21 @@ class Comparison:
         return "\n".join(lines) + ">"
 
     def _repr_html_(self) -> str:
-        import json
-
         paths = {p for p, _, _ in self.differences}
         keys = sorted({*self.local, *self.deployed})
         rows = []
         for key in keys:
-            cells = [json.dumps(d.get(key, "—"), default=str) for d in (self.local, self.deployed)]
+            cells = [_json(d[key]) if key in d else "—" for d in (self.local, self.deployed)]
             hit = any(p == key or p.startswith(f"{key}.") or p.startswith(f"{key}[") for p in paths)
-            style = ' style="color:#b00"' if hit else ""
+            # a differing field: a red mark down the row and a ≠, the text in the theme's colour
+            style = f' style="border-left:3px solid {_RED}"' if hit else ""
+            name = escape(key) + (f' <b style="color:{_RED}">≠</b>' if hit else "")
             tds = "".join(f"<td {_CELL}><code>{escape(c)}</code></td>" for c in cells)
-            rows.append(f"<tr{style}><th {_CELL}>{escape(key)}</th>{tds}</tr>")
-        verdict = "same answer" if self.same else f"{len(self.differences)} difference(s)"
+            rows.append(f"<tr{style}><th {_CELL}>{name}</th>{tds}</tr>")
+        mark = f'<b style="color:{_GREEN}">✓</b>' if self.same else f'<b style="color:{_RED}">✗</b>'
         head = f"<tr><th {_CELL}>field</th><th {_CELL}>local</th><th {_CELL}>deployed</th></tr>"
         return (
-            f"<p><b>{escape(self.rpc)}</b>: {verdict}</p>"
+            f"<p>{mark} <b>{escape(self.rpc)}</b>: {escape(self._verdict())}</p>"
             f'<table style="border-collapse:collapse">{head}{"".join(rows)}</table>'
         )
 

@@ -7,6 +7,11 @@ the rest are mutations on the version's name: ``kai.create_version("greeter-v1.k
 
 kre >= 5 has runtimes and every call names one (``runtimeId``); kre <= 3 has neither. The client
 asks whether ``runtimes`` is a query field and sends ``runtimeId`` only when it is.
+
+HTTP goes through a *transport*, ``(method, url, headers, body) -> (status, headers, body)``:
+:func:`urllib_transport` unless ``KaiServer(..., transport=)`` gives another (a test's fake
+server, a proxy, a recorder). It answers every HTTP status (errors included) and raises
+``OSError`` when there is no answer.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,15 @@ from krtlab.spec.suggest import did_you_mean
 
 from . import kai_wire as wire
 
-__all__ = ["STATUSES", "KaiServer", "NodeInfo", "VersionInfo", "WorkflowInfo"]
+__all__ = [
+    "STATUSES",
+    "KaiServer",
+    "NodeInfo",
+    "Transport",
+    "VersionInfo",
+    "WorkflowInfo",
+    "urllib_transport",
+]
 
 # fmt: off
 STATUSES = ("CREATING", "CREATED", "STARTING", "STARTED", "PUBLISHED", "STOPPING", "STOPPED",
@@ -38,6 +51,28 @@ _VERSION_FIELDS = """id name description status creationDate publicationDate err
   workflows { id name nodes { id name status } }"""
 
 _SIGNIN = "/api/v1/auth/token/signin"
+
+Transport = Callable[[str, str, Mapping[str, str], bytes], tuple[int, Mapping[str, str], bytes]]
+"""``(method, url, headers, body) -> (status, headers, body)``: one HTTP exchange."""
+
+
+def urllib_transport(method: str, url: str, headers: Mapping[str, str], body: bytes, *,
+                     timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    """The default transport (stdlib ``urllib``): any HTTP answer, error statuses included, is
+    returned; no answer at all (refused, timed out, DNS) raises ``OSError``."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            data = exc.read()
+        except (OSError, AttributeError, ValueError):  # an error without a body
+            data = b""
+        return exc.code, dict(exc.headers.items()) if exc.headers else {}, data
+    except urllib.error.URLError as exc:
+        reason = exc.reason if isinstance(exc.reason, OSError) else OSError(str(exc.reason))
+        raise reason from None
 
 
 @dataclass(frozen=True)
@@ -127,11 +162,13 @@ class KaiServer:
     ``$KAI_API_TOKEN``) a token created in its UI, ``runtime_id`` the runtime to use (None: the
     only one; kre <= 3 servers have none) and ``timeout`` the seconds per HTTP request (60:
     updating a started version's config answers only once KRE restarted its pods, which it
-    allows ~50 s). DeployError if there is no URL or token.
+    allows ~50 s) and ``transport`` what sends them (default :func:`urllib_transport`; see
+    :data:`Transport`). DeployError if there is no URL or token.
     """
 
     def __init__(self, url: str | None = None, *, api_token: str | None = None,
-                 runtime_id: str | None = None, timeout: float = 60.0) -> None:  # fmt: skip
+                 runtime_id: str | None = None, timeout: float = 60.0,
+                 transport: Transport | None = None) -> None:  # fmt: skip
         url = url or os.environ.get("KAI_SERVER_URL", "")
         token = api_token or os.environ.get("KAI_API_TOKEN", "")
         if not url:
@@ -144,6 +181,7 @@ class KaiServer:
         self._jwt: str | None = None
         self._runtime_id = runtime_id
         self._detected = runtime_id is not None  # asked the server about runtimes
+        self._transport = transport
 
     def __repr__(self) -> str:
         runtime = f", runtime_id={self._runtime_id!r}" if self._runtime_id else ""
@@ -154,15 +192,17 @@ class KaiServer:
     def _post(self, path: str, body: bytes, headers: dict[str, str], operation: str) -> Any:
         """POST and decode the JSON answer; HTTP and network failures become DeployError."""
         url = self.url + path
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise wire.http_error(exc, url, operation) from None
-        except (urllib.error.URLError, OSError) as exc:
-            text = f"cannot reach the KAI Server at {url}: {getattr(exc, 'reason', exc)}"
+            if self._transport is None:
+                answer = urllib_transport("POST", url, headers, body, timeout=self.timeout)
+            else:
+                answer = self._transport("POST", url, headers, body)
+        except OSError as exc:
+            text = f"cannot reach the KAI Server at {url}: {exc}"
             raise DeployError(text, operation=operation) from None
+        status, _headers, raw = answer
+        if status >= 400:
+            raise wire.http_error(status, raw, url, operation)
         try:
             return json.loads(raw or b"null")
         except ValueError:

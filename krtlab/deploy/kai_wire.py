@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import urllib.error
 import uuid
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from krtlab.errors import AuthError, DeployError
@@ -50,27 +50,35 @@ def encode(query: str, variables: dict[str, Any], files: Mapping[str, bytes] | N
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
-def http_error(exc: urllib.error.HTTPError, url: str, operation: str) -> DeployError:
-    """KRE's REST errors are ``{"code", "message"}``; a GraphQL body may also come with them."""
+def http_error(status: int, body: bytes, url: str, operation: str) -> DeployError:
+    """An HTTP error answer (``status`` >= 400) → DeployError (AuthError for 401/403). KRE's REST
+    errors are ``{"code", "message"}``; a GraphQL body may also come with them."""
     try:
-        body = json.loads(exc.read() or b"null")
-    except (ValueError, OSError):
-        body = None
-    if isinstance(body, dict) and body.get("errors"):
-        err = graphql_error(body["errors"], operation, denied=exc.code in (401, 403))
-        err.status = exc.code
+        answer = json.loads(body or b"null")
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and answer.get("errors"):
+        err = graphql_error(answer["errors"], operation, denied=status in (401, 403))
+        err.status = status
         return err
-    message, code = exc.reason or f"HTTP {exc.code}", ""
-    if isinstance(body, dict):
-        if isinstance(body.get("message"), dict):  # echo may nest {"code", "message"}
-            body = body["message"]
-        message = str(body.get("message") or message)
-        code = str(body.get("code") or "")
-    cls = AuthError if exc.code in (401, 403) else DeployError
-    text = f"{url} answered {exc.code}: {message}"
-    if exc.code == 401 and operation == "sign in":
+    message, code = _reason(status), ""
+    if isinstance(answer, dict):
+        if isinstance(answer.get("message"), dict):  # echo may nest {"code", "message"}
+            answer = answer["message"]
+        message = str(answer.get("message") or message)
+        code = str(answer.get("code") or "")
+    cls = AuthError if status in (401, 403) else DeployError
+    text = f"{url} answered {status}: {message}"
+    if status == 401 and operation == "sign in":
         text = f"the KAI Server at {url} refused the API token: {message}"
-    return cls(text, code=code, status=exc.code, operation=operation)
+    return cls(text, code=code, status=status, operation=operation)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def graphql_error(errors: list[Any], operation: str, *, denied: bool = False) -> DeployError:

@@ -6,11 +6,17 @@ and renders it with Graphviz's ``dot`` when that is installed (:mod:`krtlab.note
 krtlab's own layout draws it otherwise (:mod:`krtlab.notebook.svg`), so a notebook always shows
 a picture. graphviz is imported when a graph is first built or drawn, never on import; IPython
 never.
+
+In a notebook a graph is the SVG itself in the page (``text/html``; ``image/svg+xml`` beside it
+for front ends that prefer it): at its own size when the cell is wide enough, scaled down to
+the cell's width when not (``max-width:100%``, the viewBox keeping it in proportion and sharp),
+with its tooltips, and never underlined by the page's link styles (:func:`fit_svg`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,13 +33,34 @@ __all__ = [
     "FALLBACK_NOTE",
     "Graph",
     "display_bundle",
+    "fit_svg",
     "run_graph",
     "version_graph",
     "workflow_graph",
 ]
 
 FALLBACK_NOTE = "simple layout: install Graphviz (`apt install graphviz`) for the full layout"
-SVG_MIME, TEXT_MIME = "image/svg+xml", "text/plain"
+SVG_MIME, HTML_MIME, TEXT_MIME = "image/svg+xml", "text/html", "text/plain"
+PICTURES = (SVG_MIME, HTML_MIME)
+_SVG_TAG = re.compile(r"<svg\b")
+# the root's own style: no wider than its container, the height following the viewBox's ratio
+_FIT = 'style="max-width:100%;height:auto"'
+
+
+def fit_svg(svg: str) -> str:
+    """``svg`` ready for a page: the root scaled down to its container's width when it is wider
+    (never up: it keeps its width and height, and the viewBox its proportions), and the
+    ``<a>`` elements that carry Graphviz's tooltips kept from the page's link styles (no
+    underline on hover). The XML prolog stays: an ``image/svg+xml`` document keeps it, and
+    :func:`svg_element` drops it for HTML."""
+    svg = _SVG_TAG.sub(f"<svg {_FIT}", svg, count=1) if _FIT not in svg else svg
+    return svg.replace("<a ", '<a style="text-decoration:none" ')
+
+
+def svg_element(svg: str) -> str:
+    """The ``<svg>`` element of an SVG document, for HTML (no XML prolog, doctype or comment)."""
+    found = _SVG_TAG.search(svg)
+    return svg[found.start() :] if found else svg
 
 
 class Graph:
@@ -135,11 +162,13 @@ class Graph:
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
     ) -> dict[str, str]:
-        """Jupyter display: SVG (and text), honouring include/exclude; never raises."""
+        """Jupyter display: SVG, the SVG in HTML (what JupyterLab shows: it fits the cell), and
+        text, honouring include/exclude; never raises."""
         wanted = _wanted(include, exclude)
         bundle: dict[str, str] = {}
-        if SVG_MIME in wanted:
-            bundle[SVG_MIME] = self._display_svg()
+        if wanted & set(PICTURES):
+            svg = self._display_svg()
+            bundle |= _pictures(svg, wanted)
         if TEXT_MIME in wanted:
             bundle[TEXT_MIME] = repr(self) + (f"\n({self._note})" if self._note else "")
         return bundle
@@ -148,13 +177,13 @@ class Graph:
         from .svg import error_svg, render_svg
 
         try:
-            return self.svg()
+            return fit_svg(self.svg())
         except Exception as exc:  # dot crashed or a bug: a picture beats a traceback here
             self._note = f"Graphviz failed ({first_line(exc)}); simple layout shown"
             try:
-                return render_svg(self.model, note=self._note)
+                return fit_svg(render_svg(self.model, note=self._note))
             except Exception as inner:  # the last resort still answers with an SVG
-                return error_svg(f"cannot draw {self.model.title}: {first_line(inner)}")
+                return fit_svg(error_svg(f"cannot draw {self.model.title}: {first_line(inner)}"))
 
     def __repr__(self) -> str:
         from .svg import outline
@@ -163,8 +192,17 @@ class Graph:
 
 
 def _wanted(include: Any, exclude: Any) -> set[str]:
-    wanted = {SVG_MIME, TEXT_MIME} if include is None else set(include)
-    return (wanted & {SVG_MIME, TEXT_MIME}) - set(exclude or ())
+    known = {*PICTURES, TEXT_MIME}
+    wanted = known if include is None else set(include)
+    return (wanted & known) - set(exclude or ())
+
+
+def _pictures(svg: str, wanted: set[str]) -> dict[str, str]:
+    """The picture mimetypes asked for: the SVG document, and the same SVG in HTML."""
+    out = {SVG_MIME: svg} if SVG_MIME in wanted else {}
+    if HTML_MIME in wanted:
+        out[HTML_MIME] = f'<div class="krtlab-graph">{svg_element(svg)}</div>'
+    return out
 
 
 def version_graph(version: Version, *, workflow: str | None = None, run: Any = None) -> Graph:
@@ -190,17 +228,18 @@ def run_graph(version: Version, result: Any) -> Graph:
 
 
 def display_bundle(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, str]:
-    """The mimebundle of a Version or Workflow: its graph as SVG and ``repr(obj)``; never raises."""
+    """The mimebundle of a Version or Workflow: its graph (SVG, and the SVG in HTML) and
+    ``repr(obj)``; never raises."""
     from .svg import error_svg
 
     wanted = _wanted(include, exclude)
     bundle: dict[str, str] = {}
-    if SVG_MIME in wanted:
+    if wanted & set(PICTURES):
         try:
-            graph = obj.graph()
-            bundle[SVG_MIME] = graph._repr_mimebundle_(include=[SVG_MIME])[SVG_MIME]
+            svg = obj.graph()._display_svg()
         except Exception as exc:  # display must degrade, never fail the cell
-            bundle[SVG_MIME] = error_svg(f"cannot draw this graph: {first_line(exc)}")
+            svg = fit_svg(error_svg(f"cannot draw this graph: {first_line(exc)}"))
+        bundle |= _pictures(svg, wanted)
     if TEXT_MIME in wanted:
         try:
             bundle[TEXT_MIME] = repr(obj)

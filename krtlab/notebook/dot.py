@@ -189,7 +189,9 @@ def _ep_tooltip(model: GraphModel) -> str:
 
 def _cluster(sub: graphviz.Digraph, cluster: Cluster) -> None:
     fill, border, ink = COLORS["cluster"]
-    label = f"workflow <B>{html(cluster.name)}</B>  ·  rpc {html(cluster.rpc)}"
+    # no-break spaces: dot writes each run of text as its own <text>, and SVG drops a plain
+    # space that starts one (the header read "word-count·  rpc")
+    label = f"workflow <B>{html(cluster.name)}</B>&#160;&#160;·&#160;&#160;rpc {html(cluster.rpc)}"
     if cluster.note:
         label += '<BR ALIGN="LEFT"/>' + _font(cluster.note, 9, COLORS["bad"][2])
     sub.attr(
@@ -218,10 +220,12 @@ def _box(sub: graphviz.Digraph, box: Box) -> None:
         mark = STATUS_MARK.get(box.status or "", "")
         label += "<BR/>" + _font(f"{mark} {box.note}".strip(), 8, border, bold=True)
     style = "rounded,filled" + (",dashed" if box.missing or box.status == "skipped" else "")
+    # a run's status as a class too (``<g class="node status-failed">``), for CSS and tests
+    extra = {"class": f"status-{box.status}"} if box.status else {}
     sub.node(
         box.id, f"<{label}>", style=style, fillcolor=fill, color=border, fontcolor=ink,
         tooltip=tooltip(box.tooltip or box.name),
-        penwidth="2.4" if box.status == "failed" or box.missing else "1.2",
+        penwidth="2.4" if box.status == "failed" or box.missing else "1.2", **extra,
     )  # fmt: skip
 
 

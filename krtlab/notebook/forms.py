@@ -61,8 +61,11 @@ _WRAPPERS = {
     f"google.protobuf.{n}Value"
     for n in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 }
-# layouts as dicts: each widget gets a Layout of its own (a shared one would close with any)
-_LABEL = {"width": "16em", "min_width": "16em"}
+# layouts as dicts: each widget gets a Layout of its own (a shared one would close with any).
+# A row is a label and its input; both give way in a narrow cell (nested messages lose 2em a
+# level) rather than push past its edge: the label down to 8em, the input down to 5em.
+_LABEL = {"flex": "0 1 16em", "width": "16em", "min_width": "8em"}
+_INPUT = {"flex": "1 1 14em", "width": "auto", "min_width": "5em", "max_width": "24em"}
 _INDENT = {"margin": "0 0 0 1.5em", "padding": "0 0 0 .5em", "border_left": "2px solid #ddd"}
 
 
@@ -213,6 +216,8 @@ class _Editor:
 
     def __init__(self, fd: FieldDescriptor, label: W.Widget, changed: Callable[[], None],
                  widget: W.Widget) -> None:  # fmt: skip
+        if not isinstance(widget, W.Checkbox):  # a text box, a list, a dropdown: it may shrink
+            widget.layout = W.Layout(**_INPUT)
         self.fd, self.input, self.row = fd, widget, W.HBox([label, widget])
         widget.observe(lambda _: changed(), "value")
 
@@ -380,8 +385,11 @@ class _Rows(_Editor):
                        for n in ("key", "value")]  # fmt: skip
         else:
             editors = [_editor(self.fd, self.ctx, self.changed, required=True, single=True)]
-        remove = W.Button(icon="trash", tooltip="remove", layout=W.Layout(width="2.5em"))
-        row = W.HBox([W.VBox([e.row for e in editors]), remove])
+        # the button keeps its own width (its icon, whole); the fields take what is left
+        remove = W.Button(icon="trash", tooltip="remove",
+                          layout=W.Layout(width="auto", flex="0 0 auto"))  # fmt: skip
+        fields = W.VBox([e.row for e in editors], layout=W.Layout(flex="1 1 auto", min_width="0"))
+        row = W.HBox([fields, remove])
         remove.on_click(lambda _: self._remove(row))
         self.items.append((row, editors))
         self.box.children = tuple(r for r, _ in self.items)
@@ -478,7 +486,8 @@ class MessageForm:
             ed = _editor(fd, ctx, self._changed, required=group is not None)
             self.editors[fd.name] = ed
             if group is not None and group.name not in self.oneofs:
-                pick = W.Dropdown(options=["(none)", *(f.name for f in group.fields)])
+                pick = W.Dropdown(options=["(none)", *(f.name for f in group.fields)],
+                                  layout=W.Layout(**_INPUT))  # fmt: skip
                 pick.observe(lambda _, g=group.name: self._show_oneof(g, notify=True), "value")
                 self.oneofs[group.name] = pick
                 rows.append(W.HBox([W.HTML(f"<b>{group.name}</b> <code>oneof</code>",

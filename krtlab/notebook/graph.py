@@ -351,8 +351,9 @@ def _run_statuses(run: Any) -> tuple[dict[str, tuple[Status, str, str]], str, bo
     if failed and out.get(failed, ("",))[0] != "failed":
         out[failed] = ("failed", first_line(error, 48), clean(error_text(error), 1000))
     ok = bool(getattr(run, "ok", error is None))
-    if ok:
-        return out, f"run ok in {_ms(total)}", True
+    if ok:  # the run's own figure (as its header shows it), else the nodes' sum
+        duration = getattr(run, "duration_ms", None)
+        return out, f"run ok in {_ms(duration if _is_ms(duration) else total)}", True
     summary = f"run failed at {failed}" if failed else "run failed"
     return out, summary + (f": {first_line(error, 80)}" if error is not None else ""), False
 
@@ -376,7 +377,14 @@ def _run_workflow(run: Any, m: Manifest, statuses: dict[str, Any]) -> str | None
     return next((w.name for w in m.workflows if set(statuses) & set(w.sequential)), None)
 
 
+def _is_ms(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _ms(value: Any) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    """A duration as the run's table and header write it (a node that ran never reads 0)."""
+    if not _is_ms(value):
         return "?"
-    return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+    from krtlab.runtime.result import format_ms  # loaded already: the run made the value
+
+    return format_ms(value)

@@ -4,9 +4,12 @@ The form comes from the rpc's input message (:mod:`krtlab.notebook.forms`). **Ru
 ``v.run``; **Call served** calls a given target (a :class:`~krtlab.runtime.serve.Service`, a
 :class:`~krtlab.deploy.Deployment` — the button then reads **Call deployed** — or the
 ``host:port`` of any KRE entrypoint) or else a ``v.serve(port=0)`` the panel starts on first use
-and keeps until **Stop** or :meth:`Panel.close`. The response (as JSON) and the trace (the run's
-graph and table) show beside the form; failures show as one readable message naming the node or
-the gRPC status, and the exception stays in ``panel.last_error`` for whoever wants the traceback.
+and keeps until **Stop** or :meth:`Panel.close`. The response (as JSON, once) shows beside the
+form, or below it in a narrow cell, and the trace (the run's graph, scaled to the cell's width,
+and its table) below both; failures show as one readable message naming the node or the gRPC
+status, and the exception stays in ``panel.last_error`` for whoever wants the traceback. When a
+call to a :class:`~krtlab.deploy.Deployment` fails, the panel asks its server whether the
+version, or the server itself, is gone since the panel was made, and says so.
 
 Button callbacks run on the kernel's main thread, like the cells: a node then runs where it
 would for ``v.run``. Only the progress ticker shown while a service starts has its own thread.
@@ -18,6 +21,7 @@ value and the last outcome, and its mimebundle carries that text beside the widg
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import re
 import threading
@@ -45,8 +49,18 @@ if TYPE_CHECKING:
 __all__ = ["Panel"]
 
 _NODE_RE = re.compile(r"error in '([^']+)': ?(.*)", re.S)
-_COLUMN = {"flex": "1 1 30em", "min_width": "24em", "padding": "0 .5em"}  # a Layout each
-_GREEN, _RED, _GREY = "#1a7f37", "#b00020", "#666"
+# Layouts as dicts (a Layout each). Two columns that wrap: the form (its buttons and status)
+# and the response; the trace, wider, takes the whole width below them. min_width 0 lets a
+# column shrink to the cell instead of pushing a scrollbar into it.
+_FORM_COLUMN = {"flex": "1 1 28em", "min_width": "0", "padding": "0 1em 0 0"}
+_OUTCOME_COLUMN = {"flex": "1 1 16em", "min_width": "0", "padding": "0 .5em 0 0"}
+_TRACE = {"min_width": "0", "padding": "0 .5em 0 0"}
+# Marks in colours readable on JupyterLab's light and dark themes; text keeps the theme's own
+# colour (ipywidgets' HTML content has a 28 px line height: text blocks set their own).
+_GREEN, _RED = "#2da44e", "#e0364f"
+_MARKS = {"ok": ("✓", _GREEN), "failed": ("✗", _RED), "busy": ("⏳", ""), "note": ("", "")}
+_BLOCK = "line-height:1.4"
+_RUNNING = ("STARTED", "PUBLISHED")
 # One service per version, shared by its panels: re-running a `v.panel()` cell starts no more
 # processes. Each comes with a digest of the project it serves, to restart it after an edit.
 _SERVED: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
@@ -80,6 +94,9 @@ class Panel(W.VBox):
         if isinstance(target, str) and ":" not in target:
             raise SpecError(f"target {target!r} is not a 'host:port' address")
         self.version, self.target = version, target
+        # the status the deployment had when the panel was made (already known: no request)
+        info = getattr(target, "_info", None) if _is_deployment(target) else None
+        self._target_status: str | None = getattr(info, "status", None)
         self.last: Any = None
         self.last_error: BaseException | None = None
         self._summary = "nothing run yet"
@@ -103,12 +120,15 @@ class Panel(W.VBox):
         self._call_btn.on_click(lambda _: self._click(served=True))
         self._stop_btn.on_click(lambda _: self._click_stop())
         self._progress = W.FloatProgress(0.0, min=0.0, max=1.0, layout=W.Layout(display="none"))
-        self._status, self._response, self._trace = W.HTML(), W.HTML(), W.HTML()
-        buttons = W.HBox([self._run_btn, self._call_btn, self._stop_btn])
+        self._status, self._response = W.HTML(), W.HTML()
+        self._trace = W.HTML(layout=_TRACE)
+        buttons = W.HBox([self._run_btn, self._call_btn, self._stop_btn],
+                         layout=W.Layout(flex_flow="row wrap"))  # fmt: skip
         left = W.VBox([self._title, self._form_box, buttons, self._progress, self._status],
-                      layout=_COLUMN)  # fmt: skip
-        right = W.VBox([self._response, self._trace], layout=_COLUMN)
-        self.children = (self._pick, W.HBox([left, right], layout=W.Layout(flex_flow="row wrap")))
+                      layout=_FORM_COLUMN)  # fmt: skip
+        right = W.VBox([self._response], layout=_OUTCOME_COLUMN)
+        top = W.HBox([left, right], layout=W.Layout(flex_flow="row wrap"))
+        self.children = (self._pick, top, self._trace)
         self._select()
 
     # -- the rpc and its form ------------------------------------------------------------------
@@ -138,8 +158,9 @@ class Panel(W.VBox):
         flows = [w.name for w in self.version.workflows.values() if w.entrypoint == self.rpc]
         served_by = f"workflow {', '.join(flows)}" if flows else "no workflow serves it yet"
         out = spec.output_type.rpartition(".")[2]
-        note = f"<span style='color:{_GREY}'>· {escape(served_by)}</span>"
-        self._title.value = f"<b>{escape(self.rpc)}</b>({escape(desc.name)}) → {escape(out)} {note}"
+        note = f"<span style='opacity:.7'>· {escape(served_by)}</span>"
+        self._title.value = (f"<div style='{_BLOCK}'><b>{escape(self.rpc)}</b>({escape(desc.name)})"
+                             f" → {escape(out)} {note}</div>")  # fmt: skip
         self._response.value = self._trace.value = ""
         self._sync_buttons()
 
@@ -158,7 +179,7 @@ class Panel(W.VBox):
         self._select()
         with contextlib.suppress(SpecError):
             self.form.value = old
-        self._set_status("the proto changed: the form was rebuilt", _GREY)
+        self._set_status("the proto changed: the form was rebuilt", "note")
 
     def request(self) -> dict[str, Any]:
         """The form's request as a JSON-able dict (proto field names).
@@ -201,7 +222,7 @@ class Panel(W.VBox):
             request = self.request()
             return self._call(request) if served else self._run(request)
         except Exception as exc:
-            self._show_error(exc)
+            self._show_error(exc, f"{'calling' if served else 'running'} {self.rpc} failed")
             raise
 
     def _click(self, *, served: bool) -> None:
@@ -214,20 +235,22 @@ class Panel(W.VBox):
         self.last, self.last_error = result, None
         if result.ok:
             self._summary = f"{self.rpc} ran locally in {result.duration_ms:.1f} ms"
-            self._set_status(f"✓ {self._summary}", _GREEN)
+            self._set_status(self._summary, "ok")
             self._response.value = _json_html(result.response)
         else:
             title, detail = describe_error(result.error)
             self._summary = f"{self.rpc} failed locally: {title}"
-            self._set_status(f"✗ {title}", _RED)
+            self._set_status(f"{self.rpc} failed locally", "failed")  # the error: beside, once
             reply = _json_html(result.response) if result.replied_by else ""
             self._response.value = _error_html(title, detail) + reply
-        try:
-            trace = result._repr_html_()
+        try:  # the graph and the table; the response is shown above, not again in the trace
+            shown = copy.copy(result)
+            shown._response = None
+            trace = shown._repr_html_()
         except Exception as exc:  # the trace is a bonus: the response is already shown
             trace = f"<i>no trace: {escape(str(exc))}</i>"
         logs = "\n".join(f"==> {t.node} <==\n" + "\n".join(t.logs) for t in result.trace if t.logs)
-        self._trace.value = trace + _logs_html(logs)
+        self._trace.value = f"<div style='{_BLOCK}'>{trace}{_logs_html(logs)}</div>"
         return result
 
     def _call(self, request: dict[str, Any]) -> Any:
@@ -244,9 +267,9 @@ class Panel(W.VBox):
         ms = (time.perf_counter() - t0) * 1000
         self.last, self.last_error = response, None
         self._summary = f"{self.rpc} answered by {where} in {ms:.1f} ms"
-        self._set_status(f"✓ {self._summary}", _GREEN)
+        self._set_status(self._summary, "ok")
         self._response.value = _json_html(response)
-        self._trace.value = _served_note(target, self.rpc)
+        self._trace.value = f"<div style='{_BLOCK}'>{_served_note(target, self.rpc)}</div>"
         return response
 
     def _call_address(self, address: str, request: dict[str, Any]) -> Any:
@@ -292,14 +315,14 @@ class Panel(W.VBox):
         if svc is not None:
             with self._busy("stopping the service…"):
                 svc.stop()
-            self._set_status("service stopped", _GREY)
+            self._set_status("service stopped", "note")
         self._sync_buttons()
 
     def _click_stop(self) -> None:
         try:
             self.stop()
         except Exception as exc:  # shown in the panel
-            self._show_error(exc)
+            self._show_error(exc, "stopping the service failed")
 
     def close(self) -> None:
         """Stop the version's panel service and close every widget of the panel."""
@@ -318,7 +341,7 @@ class Panel(W.VBox):
         """Buttons off and a status while a step runs; a progress bar for long ones."""
         for widget in (self._run_btn, self._call_btn, self._stop_btn, self._pick):
             widget.disabled = True
-        self._set_status(f"⏳ {text}", _GREY)
+        self._set_status(text, "busy")
         done = threading.Event()
         ticker = None
         if expected_seconds:
@@ -341,21 +364,67 @@ class Panel(W.VBox):
         while not done.wait(0.25):
             elapsed = time.monotonic() - t0
             self._progress.value = elapsed / (elapsed + expected)
-            self._set_status(f"⏳ {text} {elapsed:.1f} s", _GREY)
+            self._set_status(f"{text} {elapsed:.1f} s", "busy")
 
     def _sync_buttons(self) -> None:
         self._run_btn.disabled = self._call_btn.disabled = self._pick.disabled = False
         self._stop_btn.disabled = self.service is None
 
-    def _set_status(self, text: str, color: str) -> None:
-        self._status.value = f"<span style='color:{color}'>{escape(text, quote=False)}</span>"
+    def _set_status(self, text: str, kind: str) -> None:
+        """One line under the buttons: a mark in colour (✓ ✗ ⏳), the text in the theme's."""
+        mark, colour = _MARKS[kind]
+        shown = f"<b style='color:{colour}'>{mark}</b> " if colour else f"{mark} " if mark else ""
+        self._status.value = f"<div style='{_BLOCK}'>{shown}{escape(text, quote=False)}</div>"
 
-    def _show_error(self, exc: BaseException) -> None:
+    def _show_error(self, exc: BaseException, what: str = "failed") -> None:
+        """The error once, beside the form (the status line only says that it failed)."""
         self.last_error = exc
         title, detail = describe_error(exc)
+        note, gone = "", self._target_gone(exc)
+        if gone is not None:  # what happened first, then the error as it came (once)
+            title, note, detail = gone[0], gone[1], "\n".join(x for x in (title, detail) if x)
         self._summary = f"error: {title}"
-        self._set_status(f"✗ {title}", _RED)
-        self._response.value, self._trace.value = _error_html(title, detail), ""
+        self._set_status(what, "failed")
+        self._response.value, self._trace.value = _error_html(title, detail, note), ""
+
+    def _target_gone(self, exc: BaseException) -> tuple[str, str] | None:
+        """(title, what to do) when a call to a Deployment failed because the version, or its
+        KAI Server, is gone since the panel was made (a later cell stopped it); else None."""
+        from krtlab.errors import DeployError
+        from krtlab.runtime.client import CallError
+
+        target = self.target
+        if not _is_deployment(target):
+            return None
+        if not isinstance(exc, DeployError | CallError) or (
+            isinstance(exc, CallError) and exc.code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+        ):
+            return None  # the version answered (an error of its own): nothing is gone
+        then = self._target_status  # None: not known when the panel was made
+        running_then = then in _RUNNING
+        try:
+            status = target.refresh().status
+        except DeployError as down:
+            if "cannot reach" not in down.message:
+                return None
+            after = (f" after this panel was made ({target.name} was {then} then), by a later "
+                     "cell or someone else") if running_then else ""  # fmt: skip
+            return (
+                f"{target.name} cannot be called: its KAI Server does not answer any more",
+                f"Nothing answers at {target.server.url}: the server was stopped{after}. Start "
+                f"it and deploy {target.name} again to call it; Run locally works without it.",
+            )
+        except Exception:  # the check is a bonus: the error itself is still shown
+            return None
+        if status in _RUNNING:
+            return None
+        title = f"{target.name} is {status}"
+        title += ": the deployment was stopped after this panel was made" if running_then else ""
+        since = f"It was {then} then: a later cell, or someone else, stopped it. "
+        return title, (
+            f"{since if running_then else ''}Start it again (its start(), then publish()) to "
+            "call it; Run locally works without it."
+        )
 
     # -- text ----------------------------------------------------------------------------------
 
@@ -439,17 +508,25 @@ def _stamp(version: Version) -> str:
     return digest.hexdigest()
 
 
+# JupyterLab breaks an output's <pre> anywhere (word-break: break-all): words stay whole here
+_PRE = "<pre style='white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:.2em 0'>"
+
+
 def _json_html(msg: Any) -> str:
     from krtlab.runtime.client import message_to_dict
 
     text = json.dumps(message_to_dict(msg), indent=2, ensure_ascii=False, default=str)
-    return f"<b>response</b><pre style='margin:.2em 0'>{escape(text, quote=False)}</pre>"
+    return f"<div style='{_BLOCK}'><b>response</b>{_PRE}{escape(text, quote=False)}</pre></div>"
 
 
-def _error_html(title: str, detail: str) -> str:
-    pre = "<pre style='white-space:pre-wrap;margin:.2em 0'>"
-    body = f"{pre}{escape(detail, quote=False)}</pre>" if detail else ""
-    return f"<div style='color:{_RED}'><b>{escape(title, quote=False)}</b>{body}</div>"
+def _error_html(title: str, detail: str, note: str = "") -> str:
+    """An error block: the title, a ``note`` in prose (what happened, what to do), the error's
+    ``detail`` as it came; a red mark down its left side and the text in the theme's colour (a
+    red text is hard to read on one of JupyterLab's themes or the other)."""
+    body = f"<div style='margin:.2em 0'>{escape(note, quote=False)}</div>" if note else ""
+    body += f"{_PRE}{escape(detail, quote=False)}</pre>" if detail else ""
+    style = f"border-left:3px solid {_RED};padding:.1em 0 .1em .6em;{_BLOCK}"
+    return f"<div style='{style}'><b>{escape(title, quote=False)}</b>{body}</div>"
 
 
 def _served_note(target: Any, rpc: str) -> str:
@@ -470,4 +547,4 @@ def _served_note(target: Any, rpc: str) -> str:
 def _logs_html(text: str) -> str:
     if not text:
         return ""
-    return f"<details><summary>node logs</summary><pre>{escape(text, quote=False)}</pre></details>"
+    return f"<details><summary>node logs</summary>{_PRE}{escape(text, quote=False)}</pre></details>"

@@ -215,8 +215,9 @@ def _box(box: Box, x: float, cy: float, w: float, h: float) -> str:
     top = cy - h / 2
     lines = 1 + bool(box.badges) + bool(box.status or box.note)
     first = cy - (lines - 1) * 6.5 + 4
+    status = f" status-{box.status}" if box.status else ""  # what a run did, for CSS and tests
     parts = [
-        f'<g class="node">{_title(box.tooltip or box.name)}',
+        f'<g class="node{status}">{_title(box.tooltip or box.name)}',
         f'<rect x="{x:.1f}" y="{top:.1f}" width="{w:.1f}" height="{h:.1f}" rx="6" '
         f'fill="{fill}" stroke="{border}" stroke-width="{width}"{dash}/>',
         _t(x + w / 2, first, box.name, 11, color=ink, font_weight="bold", text_anchor="middle"),
@@ -292,7 +293,7 @@ def error_svg(message: str) -> str:
     return (
         f"{MARKER}\n"
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="40" '
-        f'font-family="{FONT}" role="img">'
+        f'viewBox="0 0 {width:.0f} 40" font-family="{FONT}" role="img">'
         f'<rect x="0" y="0" width="{width:.0f}" height="40" fill="white"/>'
         + _t(PAD, 24, text, 11, color=COLORS["failed"][1])
         + "</svg>\n"

@@ -27,6 +27,7 @@ def format_ms(ms: float) -> str:
         return f"{ms:.3f} ms"
     return f"{ms * 1000:.1f} µs"
 
+
 # Inline styles: notebook front ends (JupyterLab, widgets' HTML) strip or restyle bare tables.
 _TABLE = 'style="border-collapse:collapse;margin:4px 0"'
 _CELL = 'style="border-bottom:1px solid #ddd;padding:2px 10px;text-align:left"'

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from krtlab.spec.findings import ERROR, WARNING, Finding, Location, Severity
+from krtlab.spec.model import GO_TYPES
 from krtlab.spec.yamlsrc import ParsedYaml
 
 __all__ = ["Checker", "go_path", "go_text", "unmarshal_error"]
@@ -55,33 +56,6 @@ def go_path(loc: Location) -> str:
     return out
 
 
-# The Go type yaml.v2 decodes each krt.yml value into (KRE 3-7's ``krt`` package; loc shapes with
-# ``#`` for a list index). A value of another kind is one of yaml.v2's "unmarshal errors".
-_GO_TYPES = {
-    (): "krt.Krt",
-    ("version",): "string",
-    ("description",): "string",
-    ("entrypoint",): "krt.Entrypoint",
-    ("entrypoint", "proto"): "string",
-    ("entrypoint", "image"): "string",
-    ("config",): "krt.Config",
-    ("config", "variables"): "[]string",
-    ("config", "variables", "#"): "string",
-    ("config", "files"): "[]string",
-    ("config", "files", "#"): "string",
-    ("nodes",): "[]krt.Node",
-    ("nodes", "#"): "krt.Node",
-    ("nodes", "#", "name"): "string",
-    ("nodes", "#", "image"): "string",
-    ("nodes", "#", "src"): "string",
-    ("nodes", "#", "gpu"): "bool",
-    ("workflows",): "[]krt.Workflow",
-    ("workflows", "#"): "krt.Workflow",
-    ("workflows", "#", "name"): "string",
-    ("workflows", "#", "entrypoint"): "string",
-    ("workflows", "#", "sequential"): "[]string",
-    ("workflows", "#", "sequential", "#"): "string",
-}
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 
 
@@ -101,7 +75,7 @@ def unmarshal_error(check: Checker, loc: Location, value: Any) -> str | None:
     this value only; yaml.v2 lists every such value of the file, one line each. None when KRE
     would decode it after all, or the value's place in the file is not known."""
     loc = tuple(loc)
-    go_type = _GO_TYPES.get(tuple("#" if isinstance(p, int) else p for p in loc))
+    go_type = GO_TYPES.get(tuple("#" if isinstance(p, int) else p for p in loc))
     if value is None or go_type is None or check.parsed is None or loc not in check.parsed.lines:
         return None
     if isinstance(value, dict):

@@ -129,8 +129,7 @@ def check_generation(
     if isinstance(handler, (ast.FunctionDef, ast.AsyncFunctionDef)):
         returns = [n for n in ast.walk(handler) if isinstance(n, ast.Return) and n.value]
         sends = any(
-            isinstance(n, ast.Attribute) and n.attr.startswith("send_")
-            for n in ast.walk(handler)
+            isinstance(n, ast.Attribute) and n.attr.startswith("send_") for n in ast.walk(handler)
         )
         if returns and not sends:
             check.warning(

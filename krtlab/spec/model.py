@@ -13,6 +13,7 @@ from typing import Any
 from krtlab.spec.rules import runner_kind
 
 __all__ = [
+    "GO_TYPES",
     "KNOWN_KEYS",
     "ConfigSpec",
     "EntrypointSpec",
@@ -28,6 +29,35 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "config": ("variables", "files"),
     "node": ("name", "image", "src", "gpu"),
     "workflow": ("name", "entrypoint", "sequential"),
+}
+
+
+# The Go type yaml.v2 decodes each krt.yml value into (KRE 3-7's ``krt`` package; loc shapes with
+# ``#`` for a list index). A value of another kind is one of yaml.v2's "unmarshal errors".
+GO_TYPES: dict[tuple[str, ...], str] = {
+    (): "krt.Krt",
+    ("version",): "string",
+    ("description",): "string",
+    ("entrypoint",): "krt.Entrypoint",
+    ("entrypoint", "proto"): "string",
+    ("entrypoint", "image"): "string",
+    ("config",): "krt.Config",
+    ("config", "variables"): "[]string",
+    ("config", "variables", "#"): "string",
+    ("config", "files"): "[]string",
+    ("config", "files", "#"): "string",
+    ("nodes",): "[]krt.Node",
+    ("nodes", "#"): "krt.Node",
+    ("nodes", "#", "name"): "string",
+    ("nodes", "#", "image"): "string",
+    ("nodes", "#", "src"): "string",
+    ("nodes", "#", "gpu"): "bool",
+    ("workflows",): "[]krt.Workflow",
+    ("workflows", "#"): "krt.Workflow",
+    ("workflows", "#", "name"): "string",
+    ("workflows", "#", "entrypoint"): "string",
+    ("workflows", "#", "sequential"): "[]string",
+    ("workflows", "#", "sequential", "#"): "string",
 }
 
 

@@ -84,9 +84,17 @@ def _type_word(typ: type) -> str:
 def _describe(value: Any) -> str:
     if value is None:
         return "empty"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}"}.get(
-        type(value), f"{type(value).__name__} {value!r}"
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    shown = _shown(value)
+    return {str: f"the string {shown}", bool: f"{value}"}.get(
+        type(value), f"{type(value).__name__} {shown}"
     )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
 
 
 def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Location) -> None:
@@ -107,15 +115,29 @@ def _required_text(check: Checker, mapping: dict[Any, Any], key: str, loc: Locat
             sub,
             kre=unmarshal_error(check, sub, value),
         )
-    elif not isinstance(value, str):
-        # yaml.v2 turns a number into its text, so KRE accepts it; quoting avoids surprises
-        # such as 1.10 becoming "1.1".
+    elif _written_as_other_than_text(check, sub):
+        # yaml.v2 copies a number's text into the Go string, so KRE reads it as written; other
+        # YAML readers (yq, Python) make 1.10 the number 1.1
         check.warning(
             "field.not_string",
-            f"'{key}' is {_describe(value)}; quote it",
+            f"'{key}' is written as a {_tag_word(check, sub)}; KRE reads the text {_shown(value)}, "
+            "other YAML tools may not: quote it",
             sub,
-            hint=f'{key}: "{value}"',
+            hint=f'{key}: "{value}"' if len(str(value)) <= 60 else None,
         )
+
+
+def _tag_word(check: Checker, loc: Location) -> str:
+    tag = check.parsed.scalars[loc][0] if check.parsed is not None else ""
+    return {"int": "number", "float": "number", "bool": "boolean", "timestamp": "date"}.get(
+        tag.rsplit(":", 1)[-1], "tagged value"
+    )
+
+
+def _written_as_other_than_text(check: Checker, loc: Location) -> bool:
+    """Whether the scalar at ``loc`` resolves to something else than a string in YAML."""
+    scalar = check.parsed.scalars.get(loc) if check.parsed is not None else None
+    return scalar is not None and scalar[0] != "tag:yaml.org,2002:str"
 
 
 def check_structure(check: Checker, data: dict[Any, Any]) -> None:

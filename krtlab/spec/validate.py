@@ -289,6 +289,14 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
                 ("entrypoint", "proto"),
                 hint=did_you_mean(norm, [p for p in files if p.endswith(".proto")]),
             )
+        elif files[norm].kind != "file":
+            check.error(
+                "proto.not_file",
+                f"entrypoint proto {proto!r} is a folder, not a file: KRE's entrypoint reads "
+                "the proto file",
+                ("entrypoint", "proto"),
+                hint="put the proto's text in a file of that name at the bundle root",
+            )
         elif (
             norm != "public_input.proto"
             and rules.image_repository(manifest.entrypoint.image) == "konstellation/kre-entrypoint"
@@ -298,6 +306,14 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
                 f"KRE's entrypoint image always reads /krt-files/public_input.proto, not {proto!r}",
                 ("entrypoint", "proto"),
                 hint="name the file public_input.proto and put it at the bundle root",
+            )
+        elif "/" in norm:  # a custom entrypoint image may read it; krtlab compiles the root's
+            check.warning(
+                "proto.not_at_root",
+                f"entrypoint proto {proto!r} is not at the bundle root, where krtlab compiles "
+                "the protos: its rpcs and the workflows' messages are not checked",
+                ("entrypoint", "proto"),
+                hint="put it at the bundle root",
             )
     for i, node in enumerate(manifest.nodes):
         if not node.src:

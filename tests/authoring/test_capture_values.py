@@ -236,3 +236,184 @@ def own(cls):
 )
 def test_which_later_statements_change_an_object(value, change, changes):
     assert may_change(value, change, own) is changes
+
+
+# -- the exact text written back: what a user reads in the exported main.py -----------------
+
+
+def plain_namer(obj):
+    if isinstance(obj, ModuleType):
+        return "np" if obj.__name__ == "numpy" else obj.__name__
+    return getattr(obj, "__name__", None)
+
+
+class Flag(enum.IntFlag):
+    A = 1
+    B = 2
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (re.compile("x"), 're.compile("x")'),
+        (re.compile("x", re.I | re.M | re.S | re.X),
+         're.compile("x", re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE)'),
+        (re.compile(b"x", re.I), 're.compile(b"x", re.IGNORECASE)'),
+        (re.compile("x", re.ASCII), 're.compile("x", re.ASCII)'),
+        (dt.datetime(2024, 1, 2), "datetime(2024, 1, 2)"),
+        (dt.datetime(2024, 1, 2, 3), "datetime(2024, 1, 2, 3)"),
+        (dt.datetime(2024, 1, 2, 0, 0, 0, 5), "datetime(2024, 1, 2, 0, 0, 0, 5)"),
+        (dt.datetime(2024, 1, 2, fold=1), "datetime(2024, 1, 2, fold=1)"),
+        (dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+         "datetime(2024, 1, 2, tzinfo=timezone(timedelta(seconds=7200)))"),
+        (dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2), "X")),
+         'datetime(2024, 1, 2, tzinfo=timezone(timedelta(seconds=7200), "X"))'),
+        (dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc),
+         "datetime(2024, 1, 2, tzinfo=timezone.utc)"),
+        (dt.date(2024, 12, 31), "date(2024, 12, 31)"),
+        (dt.time(0), "time(0)"),
+        (dt.time(1, 2), "time(1, 2)"),
+        (dt.time(1, 2, 3, 4), "time(1, 2, 3, 4)"),
+        (dt.time(1, fold=1), "time(1, fold=1)"),
+        (dt.timedelta(seconds=1), "timedelta(seconds=1)"),
+        (dt.timedelta(microseconds=-1), "timedelta(days=-1, seconds=86399, microseconds=999999)"),
+        (dt.timedelta(0), "timedelta(0)"),
+        (dt.timezone(dt.timedelta(minutes=-30)), "timezone(timedelta(days=-1, seconds=84600))"),
+        (Decimal("1.50"), 'Decimal("1.50")'),
+        (Fraction(-2, 4), "Fraction(-1, 2)"),
+        (uuid.UUID(int=1), 'UUID("00000000-0000-0000-0000-000000000001")'),
+        (pathlib.Path("a/b"), 'Path("a/b")'),
+        (pathlib.PurePosixPath("/x"), 'PurePosixPath("/x")'),
+        (Tier.LOW, "Tier.LOW"),
+        (Flag.A | Flag.B, "Flag(3)"),
+        (functools.partial(int, base=2), "partial(int, base=2)"),
+        (functools.partial(max, 1), "partial(max, 1)"),
+        ((1,), "(1,)"),
+        ((1, 2), "(1, 2)"),
+        ((), "()"),
+        ([], "[]"),
+        ({}, "{}"),
+        (set(), "set()"),
+        (frozenset(), "frozenset()"),
+        ({3, 1, 2}, "{1, 2, 3}"),
+        (frozenset({"b", "a"}), 'frozenset({"a", "b"})'),
+        ({"k": (1, 2)}, '{"k": (1, 2)}'),
+        (range(3), "range(0, 3, 1)"),
+        (range(1, 5, 2), "range(1, 5, 2)"),
+        (bytearray(), 'bytearray(b"")'),
+        (bytearray(b"a"), 'bytearray(b"a")'),
+        (np.array([1, 2], dtype=np.uint8), 'np.array([1, 2], dtype="uint8")'),
+        (np.array([True]), 'np.array([True], dtype="bool")'),
+        (np.array([1j]), 'np.array([1j], dtype="complex128")'),
+        (np.array([b"ab"]), 'np.array([b"ab"], dtype="|S2")'),
+        (np.array(["ab"]), 'np.array(["ab"], dtype="<U2")'),
+        (np.empty((2, 0), dtype="U3"), 'np.empty((2, 0), dtype="<U3")'),
+        (np.float64(1.5), "float64(1.5)"),
+        (np.int8(-3), "int8(-3)"),
+        (np.complex64(1j), "complex64(1j)"),
+        (Settings(), "Settings(tier=Tier.LOW, scale=1.0, tags=())"),
+        (Pair("the", 2), 'Pair(word="the", count=2)'),
+    ],
+    ids=repr,
+)  # fmt: skip
+def test_values_are_written_as_a_person_would_write_them(value, text):
+    assert value_source(value, plain_namer) == text
+
+
+def test_long_values_are_laid_out_one_item_a_line():
+    assert value_source(list(range(10)), plain_namer, width=20) == (
+        "[\n" + "".join(f"    {i},\n" for i in range(10)) + "]"
+    )
+    assert value_source(list(range(3)), plain_namer, width=9) == "[0, 1, 2]"  # exactly fits
+    assert value_source(list(range(3)), plain_namer, width=8) == "[\n    0,\n    1,\n    2,\n]"
+    assert value_source({"key": "v" * 120}, plain_namer) == '{\n    "key": "' + "v" * 120 + '",\n}'
+    nested = [[1, 2], ["a" * 95]]
+    assert value_source(nested, plain_namer) == ('[\n    [1, 2],\n    ["' + "a" * 95 + '"],\n]')
+    # an inner value laid out on several lines is indented with its container
+    inner = {"rows": list(range(40))}
+    assert value_source(inner, plain_namer) == (
+        '{\n    "rows": [\n' + "".join(f"        {i},\n" for i in range(40)) + "    ],\n}"
+    )
+    assert value_source(tuple(range(40)), plain_namer).endswith("    39,\n)")
+
+
+def test_values_nested_deeper_than_30_have_no_source():
+    def nest(depth):
+        value = 1
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    assert value_source(nest(30), plain_namer) == "[" * 30 + "1" + "]" * 30
+    assert value_source(nest(31), plain_namer) is None
+
+
+def test_what_cannot_be_named_has_no_source():
+    nobody = lambda obj: None  # noqa: E731
+    for value in (re.compile("x"), dt.date(2024, 1, 1), dt.datetime(2024, 1, 1), dt.time(1),
+                  dt.timedelta(1), Decimal(1), Fraction(1), uuid.UUID(int=1), pathlib.Path("x"),
+                  functools.partial(int), Settings(), Pair("a", 1), np.zeros(1), np.int8(1),
+                  dt.timezone(dt.timedelta(hours=1))):  # fmt: skip
+        assert value_source(value, nobody) is None, value
+    only_modules = lambda obj: "re" if obj is re else None  # noqa: E731
+    assert value_source(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+                        lambda o: "datetime" if o is dt.datetime else None) is None  # fmt: skip
+    assert value_source(re.compile("x"), only_modules) == 're.compile("x")'
+
+
+def test_partials_with_attributes_or_subclasses_have_no_source():
+    class MyPartial(functools.partial):
+        pass
+
+    assert value_source(MyPartial(int), plain_namer) is None
+    marked = functools.partial(int)
+    marked.note = "set later"
+    assert value_source(marked, plain_namer) is None
+    assert value_source(functools.partial(int, **{"not an identifier": 1}), plain_namer) is None
+    assert value_source(functools.partial(lambda: 1), lambda o: None) is None  # func unnamed
+
+
+def test_builtins_are_recognised_by_name():
+    from krtlab.authoring.capture_values import is_builtin
+
+    assert is_builtin(round) == "round" and is_builtin(len) == "len"
+    assert is_builtin(plain_namer) is None and is_builtin(1) is None
+    assert is_builtin(np.sum) is None  # named "sum", but not the builtin
+
+
+def test_live_objects_are_refused_with_exact_advice(tmp_path):
+    with open(tmp_path / "f.txt", "w") as f:
+        assert live_reason(f) == (
+            "it is an open file; open it inside the function, or attach the file with "
+            "v.asset(...) and open ctx.path(...) in init(ctx)"
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        assert live_reason(tempfile.TemporaryDirectory(dir=folder)).startswith("it is an open file")
+    assert live_reason(x for x in [1]) == (
+        "it is a generator: on the runner it would start again from the beginning, not where the "
+        "notebook left it; make a list of it (list(...)) or create it inside the function"
+    )
+
+    async def agen():
+        yield 1
+
+    assert live_reason(agen()).startswith("it is a async_generator: ")
+    assert live_reason(threading.Lock()) == (
+        "it is a live _thread.lock (a connection, process, thread or lock), which cannot be "
+        "copied into code; create it in init(ctx) and keep it with ctx.set(...)"
+    )
+    assert live_reason(iter([1])) == (
+        "it is an iterator (builtins.list_iterator), perhaps partly consumed; make a list of it "
+        "(list(...)) or create it inside the function"
+    )
+
+    class Broken:
+        def __next__(self):
+            return 1
+
+        def __iter__(self):
+            raise RuntimeError("no")
+
+    assert live_reason(Broken()) is None  # not an iterator after all: nothing to say

@@ -68,7 +68,18 @@ def test_comparison_lists_differences():
     result = Comparison("PyGreet", {"greeting": "Hi", "n": [1, 2]}, {"greeting": "Yo", "n": [1, 3]})
     assert not result.same
     assert result.differences == [("greeting", "Hi", "Yo"), ("n[1]", 2, 3)]
-    assert "greeting" in repr(result) and "color:#b00" in result._repr_html_()
+    assert "greeting" in repr(result)
+    # printed: the verdict, both answers and each difference
+    assert str(result).splitlines() == [
+        "PyGreet: different answers: 2 fields differ",
+        '  local:    {"greeting": "Hi", "n": [1, 2]}',
+        '  deployed: {"greeting": "Yo", "n": [1, 3]}',
+        '  ≠ greeting: local "Hi", deployed "Yo"',
+        "  ≠ n[1]: local 2, deployed 3",
+    ]
+    # the differing rows carry a red mark, their text the theme's colour (dark themes too)
+    html = result._repr_html_()
+    assert html.count("border-left:3px solid") == 2 and "different answers" in html
 
 
 def test_status_card(kai, greeter):
@@ -77,7 +88,8 @@ def test_status_card(kai, greeter):
     assert kai.entrypoint_address in text
     assert "py-greeting (PyGreet)" in text
     # no cluster: the node's health cannot be known, and the card says why (never a blank)
-    assert "node status" in text and "status not reported by the admin API" in text
+    assert "node status" in text and "KRE's admin API does not report it" in text
+    assert "pass cluster=Cluster(kubeconfig)" in text  # and what to do about it
     html = greeter._repr_html_()
     assert "greeter-v1" in html and "PUBLISHED" in html and kai.entrypoint_address in html
     # with a cluster: the pods say it

@@ -311,3 +311,249 @@ def test_kre3_servers_get_no_runtime_id():
     assert sent[1][1] == {"input": {"versionName": "v1", "comment": "go"}}
     assert sent[2][0].startswith("query Runtime { runtime {")
     assert len([q for q, _ in kai.sent if "runtimes" in q]) == 1  # asked once
+
+
+# -- what the client sends and says, against a recording server and a clock of its own --------
+
+
+class Recorder:
+    """A KAI Server at HTTP level that records every request and answers from a script:
+    ``answers[operation name]`` (``"sign in"`` for the sign-in) is the JSON to answer."""
+
+    def __init__(self, answers):
+        import http.server
+        import threading
+
+        self.answers, self.requests = answers, []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                op = "sign in" if self.path.endswith("/signin") else json.loads(body)["query"]
+                op = op if op == "sign in" else op.split("(")[0].split()[1].split("{")[0]
+                recorder.requests.append((self.path, dict(self.headers), body, op))
+                data = json.dumps(recorder.answers[op]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+VERSION = {"id": "1", "name": "v1", "description": "d", "status": "STARTED",
+           "creationDate": "2026-11-25", "publicationDate": None, "errors": [],
+           "config": {"vars": [], "completed": True}, "workflows": []}  # fmt: skip
+
+
+@pytest.fixture
+def recorder():
+    answers = {"sign in": {"access_token": "jwt-1"}}
+    for op in ("StartVersion", "StopVersion", "PublishVersion", "UnpublishVersion",
+               "UpdateVersionConfiguration"):  # fmt: skip
+        field = op[0].lower() + op[1:]
+        answers[op] = {"data": {field: VERSION}}
+    rec = Recorder(answers)
+    yield rec
+    rec.close()
+
+
+def test_the_api_token_is_exchanged_as_json_for_a_bearer_session(recorder):
+    client = KaiServer(recorder.url + "/", api_token="tok-1", runtime_id="rt")
+    assert client.url == recorder.url  # the trailing '/' dropped
+    client.start("v1")
+    (path, headers, body, _), (gpath, gheaders, _, op) = recorder.requests
+    assert path == "/api/v1/auth/token/signin" and json.loads(body) == {"apiToken": "tok-1"}
+    assert headers["Content-Type"] == "application/json"
+    assert (gpath, op) == ("/graphql", "StartVersion")
+    assert gheaders["Authorization"] == "Bearer jwt-1"
+
+
+def test_a_sign_in_without_a_session_is_an_auth_error(recorder):
+    recorder.answers["sign in"] = {"token": "not what KRE answers"}
+    client = KaiServer(recorder.url, api_token="tok-1", runtime_id="rt")
+    with pytest.raises(AuthError) as info:
+        client.sign_in()
+    assert str(info.value) == (
+        f"sign in: {recorder.url}/api/v1/auth/token/signin gave no access_token"
+    )  # the operation first, as every DeployError says it
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "publish", "unpublish"])
+def test_lifecycle_calls_name_the_version_comment_and_runtime(recorder, action):
+    client = KaiServer(recorder.url, api_token="tok-1", runtime_id="rt")
+    assert getattr(client, action)("v1").status == "STARTED"
+    getattr(client, action)("v1", "why")
+    sent = [json.loads(body)["variables"]["input"] for _, _, body, op in recorder.requests[1:]]
+    assert sent == [
+        {"versionName": "v1", "comment": "", "runtimeId": "rt"},
+        {"versionName": "v1", "comment": "why", "runtimeId": "rt"},
+    ]
+
+
+def test_config_values_are_sent_as_text(recorder):
+    client = KaiServer(recorder.url, api_token="tok-1", runtime_id="rt")
+    client.update_config("v1", {"RATE": 1.5, "ON": True, "NAME": "x"})
+    body = json.loads(recorder.requests[-1][2])
+    assert body["variables"]["input"] == {
+        "versionName": "v1",
+        "configurationVariables": [
+            {"key": "RATE", "value": "1.5"}, {"key": "ON", "value": "True"},
+            {"key": "NAME", "value": "x"},
+        ],
+        "runtimeId": "rt",
+    }  # fmt: skip
+
+
+def test_a_url_and_a_token_are_required(monkeypatch):
+    monkeypatch.delenv("KAI_SERVER_URL", raising=False)
+    monkeypatch.delenv("KAI_API_TOKEN", raising=False)
+    with pytest.raises(DeployError) as info:
+        KaiServer(api_token="t")
+    assert str(info.value) == "no KAI Server URL: pass url= or set $KAI_SERVER_URL"
+    with pytest.raises(DeployError) as info:
+        KaiServer("http://kai.example.com")
+    assert str(info.value) == (
+        "no API token for http://kai.example.com: pass api_token= or set $KAI_API_TOKEN"
+    )
+    assert repr(KaiServer("http://k/", api_token="t")) == "KaiServer('http://k')"
+    assert repr(KaiServer("http://k", api_token="t", runtime_id="r")) == (
+        "KaiServer('http://k', runtime_id='r')"
+    )
+
+
+def test_an_unreadable_krt_is_named():
+    client = KaiServer("http://k", api_token="t", runtime_id="r")
+    with pytest.raises(DeployError) as info:
+        client.create_version("/no/such/v1.krt")
+    assert str(info.value) == "cannot read /no/such/v1.krt: No such file or directory"
+
+
+class Scripted(KaiServer):
+    """A server whose version goes through ``statuses`` one poll after another."""
+
+    def __init__(self, statuses, errors=()):
+        super().__init__("http://kai.example.com", api_token="t", runtime_id="r")
+        self.statuses, self.errors = list(statuses), tuple(errors)
+
+    def version(self, name):
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return VersionInfo.from_graphql({**VERSION, "name": name, "status": status,
+                                         "errors": list(self.errors)})  # fmt: skip
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """time as wait() sees it: sleeping moves it on, and each sleep is recorded."""
+    from krtlab.deploy import kai as kai_module
+
+    now, sleeps = [100.0], []
+
+    def sleep(seconds):
+        sleeps.append(round(seconds, 4))
+        now[0] += seconds
+
+    monkeypatch.setattr(kai_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(kai_module.time, "sleep", sleep)
+    return sleeps
+
+
+def test_wait_polls_quickly_then_every_3_s_until_the_status_comes(clock):
+    server = Scripted(["CREATING"] * 8 + ["CREATED"])
+    assert server.wait("v1", "CREATED", timeout=600).status == "CREATED"
+    assert clock == [0.5, 0.75, 1.125, 1.6875, 2.5312, 3.0, 3.0, 3.0]
+
+
+def test_wait_gives_up_exactly_at_its_timeout(clock):
+    server = Scripted(["CREATING"])
+    with pytest.raises(DeployTimeout) as info:
+        server.wait("v1", ["STARTED", "PUBLISHED"], timeout=2)
+    assert clock == [0.5, 0.75, 0.75]  # the last sleep ends at the deadline
+    assert str(info.value) == (
+        "waiting for v1: v1 is still CREATING after 2 s (waiting for PUBLISHED or STARTED)"
+    )
+    assert (info.value.last_status, info.value.operation) == ("CREATING", "waiting for v1")
+
+
+def test_wait_stops_at_error_with_what_kre_reported(clock):
+    server = Scripted(["CREATING", "ERROR"], errors=["src missing", "bad proto"])
+    with pytest.raises(DeployError) as info:
+        server.wait("v1", "CREATED")
+    err = info.value
+    assert (err.message, err.code) == ("v1 is in ERROR", "version_error")
+    assert err.details == "KRE reported:\n  src missing\n  bad proto"
+    assert err.operation == "waiting for v1 to be CREATED"
+    with pytest.raises(DeployError) as info:
+        Scripted(["ERROR"]).wait("v1", "CREATED")
+    assert info.value.details == "KRE reported:\n  (no errors given)"
+
+
+def test_wait_refuses_a_status_kre_does_not_have():
+    with pytest.raises(ValueError) as info:
+        Scripted(["CREATED"]).wait("v1", ["CREATED", "RUNNING"])
+    assert str(info.value) == (
+        "unknown status ['RUNNING']; KRE has CREATING, CREATED, STARTING, STARTED, PUBLISHED, "
+        "STOPPING, STOPPED, ERROR"
+    )
+
+
+class Listing(KaiServer):
+    """A server with ``count`` versions and none named as asked."""
+
+    def __init__(self, count):
+        super().__init__("http://kai.example.com", api_token="t", runtime_id="r")
+        self.names = [f"v{i}" for i in range(count)]
+
+    def _query(self, field, params, values, *args, **kwargs):
+        if field == "versions":
+            return [{**VERSION, "name": n} for n in self.names]
+        raise DeployError("error version not found")
+
+
+@pytest.mark.parametrize(
+    ("count", "listed"),
+    [(0, "none"), (1, "v0"), (10, "v0, v1, v2, v3, v4, v5, v6, v7, v8, v9"),
+     (11, "v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, ...")],
+)  # fmt: skip
+def test_an_unknown_version_lists_at_most_10_of_the_servers(count, listed):
+    with pytest.raises(DeployError) as info:
+        Listing(count).version("other")
+    assert info.value.message == "error version not found"
+    assert info.value.details == f"no version 'other' on http://kai.example.com; it has: {listed}"
+
+
+def test_version_info_reads_like_the_server_said():
+    data = {
+        **VERSION, "status": "PUBLISHED", "publicationDate": "2026-11-26",
+        "errors": ["e1", "e2"],
+        "config": {"vars": [{"key": "RATE", "value": "1.5"}, {"key": "K"}], "completed": False},
+        "workflows": [{"id": "w", "name": "wf", "nodes": [{"id": "n", "name": "a"},
+                                                          {"id": "m", "name": "b",
+                                                           "status": "STARTED"}]}],
+    }  # fmt: skip
+    info = VersionInfo.from_graphql(data)
+    assert info.config == {"RATE": "1.5", "K": ""} and not info.config_completed
+    assert info.nodes == {"wf/a": "", "wf/b": "STARTED"}
+    assert not info.workflows[0].nodes[0].status_known
+    assert info.workflows[0].nodes[1].status_known
+    assert str(info) == (
+        "v1 PUBLISHED (config incomplete, 1 workflow, published 2026-11-26) errors: e1; e2"
+    )
+    two = VersionInfo.from_graphql({**data, "workflows": data["workflows"] * 2, "errors": [],
+                                    "config": {"vars": [{"key": "K", "value": "x"}],
+                                               "completed": True}})  # fmt: skip
+    assert str(two) == "v1 PUBLISHED (config complete, 2 workflows, published 2026-11-26)"
+    bare = VersionInfo.from_graphql({"name": "v2", "status": "CREATED"})
+    assert str(bare) == "v2 CREATED (0 workflows)"
+    assert (bare.description, bare.publication_date, bare.errors) == ("", None, ())

@@ -40,7 +40,8 @@ def texts(svg: str) -> list[str]:
 
 
 def groups(svg: str, cls: str) -> list[ET.Element]:
-    return [g for g in ET.fromstring(svg).iter(f"{SVG_NS}g") if g.get("class") == cls]
+    """The groups of a class (a run's nodes carry their status too: ``node status-failed``)."""
+    return [g for g in ET.fromstring(svg).iter(f"{SVG_NS}g") if cls in g.get("class", "").split()]
 
 
 def group_with_text(svg: str, cls: str, text: str) -> ET.Element:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import pytest
 
@@ -19,7 +20,7 @@ from krtlab.notebook.svg import MARKER
 from tests.notebook.test_graph import GRAPHVIZ_MARKER, texts
 from tests.support import REPO
 
-SVG, TEXT = "image/svg+xml", "text/plain"
+SVG, HTML, TEXT = "image/svg+xml", "text/html", "text/plain"
 
 
 @pytest.fixture
@@ -48,10 +49,27 @@ def price_estimator():
 
 def test_version_bundle_is_graphviz_svg_and_its_repr(greeter, dot_installed):
     bundle = greeter._repr_mimebundle_()
-    assert set(bundle) == {SVG, TEXT}
+    assert set(bundle) == {SVG, HTML, TEXT}
     assert GRAPHVIZ_MARKER in bundle[SVG]
     assert "py-greeter" in texts(bundle[SVG])
     assert bundle[TEXT] == repr(greeter)
+
+
+@pytest.mark.parametrize("layout", ["dot", "python"])
+def test_the_picture_fits_the_cell_and_stays_vector(price_estimator, layout, request):
+    """In a page the SVG is scaled down to the cell when wider (never up), its viewBox kept,
+    and the links carrying tooltips are not underlined by the page's styles."""
+    request.getfixturevalue("dot_installed" if layout == "dot" else "no_dot")
+    bundle = price_estimator._repr_mimebundle_()
+    html = bundle[HTML]
+    assert html.startswith('<div class="krtlab-graph"><svg ') and "<?xml" not in html
+    root = ElementTree.fromstring(html.removeprefix('<div class="krtlab-graph">')[:-6])
+    assert root.get("style") == "max-width:100%;height:auto"
+    assert root.get("width") and root.get("viewBox")  # its own size, and its proportions
+    assert texts(html[html.index("<svg") : -6]) == texts(bundle[SVG])
+    links = [e for e in root.iter() if e.tag.endswith("}a")]
+    assert all(a.get("style") == "text-decoration:none" for a in links)
+    assert (layout == "dot") == bool(links)  # Graphviz's tooltips are links; krtlab's, titles
 
 
 def test_without_dot_the_bundle_is_the_simple_layout_with_a_hint(price_estimator, no_dot):
@@ -81,13 +99,14 @@ def test_asking_for_dot_without_it_names_the_install_command(greeter, no_dot):
 @pytest.mark.parametrize(
     "include, exclude, keys",
     [
-        (None, None, {SVG, TEXT}),
+        (None, None, {SVG, HTML, TEXT}),
         ([SVG], None, {SVG}),
+        ([HTML], None, {HTML}),
         ([TEXT], None, {TEXT}),
-        (None, [SVG], {TEXT}),
+        (None, [SVG], {HTML, TEXT}),
         ([SVG, TEXT], [TEXT], {SVG}),
         (["image/png"], None, set()),
-        (None, [SVG, TEXT], set()),
+        (None, [SVG, HTML, TEXT], set()),
     ],
 )
 def test_bundle_honours_include_and_exclude(greeter, include, exclude, keys):

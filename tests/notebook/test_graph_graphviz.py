@@ -126,7 +126,7 @@ def test_special_characters_in_a_description_and_a_runs_error_and_logs():
     # tooltips: newlines kept, nothing decoded or substituted
     model = tooltip(group_with_text(svg, "node", "model"))
     assert f'ValueError: {SPECIAL}\nsecond line\nlogs:\n"quoted" <log>' in model
-    assert f"ok in 1.0 ms\nlogs:\nlog {SPECIAL}" in tooltip(group_with_text(svg, "node", "etl"))
+    assert f"ok in 1.00 ms\nlogs:\nlog {SPECIAL}" in tooltip(group_with_text(svg, "node", "etl"))
 
 
 def test_special_characters_in_a_version_description():

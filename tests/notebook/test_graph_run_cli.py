@@ -87,10 +87,14 @@ def test_failed_run_colours_nodes_by_status(layout, dot_installed):
     words = " ".join(texts(svg))
     assert "run failed at model" in words
     etl, model, output = (group_with_text(svg, "node", n) for n in ("etl", "model", "output"))
-    assert COLORS["ok"][0] in paint(etl, "fill") and "1.2 ms" in words
+    assert COLORS["ok"][0] in paint(etl, "fill") and "1.25 ms" in words
     assert COLORS["failed"][0] in paint(model, "fill")
     assert COLORS["failed"][1] in paint(model, "stroke")
     assert COLORS["skipped"][0] in paint(output, "fill") and "not reached" in words
+    # and each node's status as a class, for styles and for tests reading the page
+    assert [g.get("class") for g in (etl, model, output)] == [
+        "node status-ok", "node status-failed", "node status-skipped"
+    ]  # fmt: skip
     assert "ZeroDivisionError: division by zero <in model & co>" in tooltip(model)
     assert "loading weights" in tooltip(model)
     assert "save-metric" not in words.split()  # only the workflow that ran
@@ -100,11 +104,11 @@ def test_run_outline_and_ok_run():
     v = krt.load(PE)
     outline = repr(run_graph(v, failed_run()))
     assert "run failed at model: node 'model' failed: ZeroDivisionError" in outline
-    assert "etl [ok 1.2 ms] -> EtlOutput -> model [failed ZeroDivisionError" in outline
+    assert "etl [ok 1.25 ms] -> EtlOutput -> model [failed ZeroDivisionError" in outline
     assert "output [not reached]" in outline
     ok = RunResult(trace=[NodeTrace("save-metric", duration_ms=3.0)])
     g = run_graph(v, ok)
-    assert g.model.run == "run ok in 3.0 ms" and g.model.run_ok is True
+    assert g.model.run == "run ok in 3.00 ms" and g.model.run_ok is True
     assert [c.name for c in g.model.clusters] == ["save-metrics"]
     assert g.model.clusters[0].boxes[0].status == "ok"
 

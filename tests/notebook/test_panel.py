@@ -327,6 +327,17 @@ def test_submit_runs_locally_and_shows_response_and_trace():
     assert not panel._run_btn.disabled and panel.last is result
 
 
+def test_the_response_shows_once_and_the_graph_fits_the_panel():
+    panel = krt.load(GREETER).panel()
+    panel.set_request({"name": "John"})
+    panel.submit()
+    # beside the form: the response; below both: the graph and the table, not the answer again
+    assert panel._response.value.count("Hello John!") == 1
+    assert "Hello John!" not in panel._trace.value
+    assert '<svg style="max-width:100%;height:auto"' in panel._trace.value  # scaled to the cell
+    assert panel._trace in panel.children and panel._response not in panel.children
+
+
 def test_run_button_does_what_submit_does(authored_price, monkeypatch):
     monkeypatch.setenv("OUTPUT_PRICE_CURRENCY", "EUR")
     panel = authored_price.panel("MakePrediction")
@@ -366,6 +377,8 @@ def test_a_failing_node_is_named_not_a_traceback():
     assert "failed locally: node 'py-greeter' failed" in repr(panel)
     panel._run_btn.click()  # the button never raises into the kernel
     assert "failed" in panel._status.value
+    # the error once, beside the form; the status line under the buttons only says it failed
+    assert "ValueError" not in panel._status.value and shown.count("no greeting for Ann") == 1
 
 
 def test_the_form_follows_a_proto_rerun():
@@ -384,6 +397,100 @@ def test_the_form_follows_a_proto_rerun():
     ))  # fmt: skip
     assert panel.request() == {"name": "Ann", "times": 0}
     assert "rebuilt" in panel._status.value
+
+
+class FakeDeployment:
+    """What the panel uses of a krtlab.deploy.Deployment, with a server that can go away."""
+
+    def __init__(self, version, status="PUBLISHED"):
+        from types import SimpleNamespace
+
+        self.name, self.version = "greeter-v2", version
+        self.server = SimpleNamespace(url="http://127.0.0.1:35187")
+        self._info = SimpleNamespace(status=status)  # what deploy() left: the panel reads it
+        self.status_now: str | None = status  # None: the server is gone
+        self.refreshed = 0
+
+    def refresh(self):
+        from types import SimpleNamespace
+
+        from krtlab.errors import DeployError
+
+        self.refreshed += 1
+        if self.status_now is None:
+            raise DeployError(f"cannot reach the KAI Server at {self.server.url}/graphql: "
+                              "[Errno 111] Connection refused", operation="Version")  # fmt: skip
+        return SimpleNamespace(status=self.status_now)
+
+    def call(self, rpc, request):
+        from krtlab.errors import DeployError
+
+        status = self.refresh().status  # as Deployment.call does first
+        if status not in ("STARTED", "PUBLISHED"):
+            raise DeployError(f"{self.name} is {status}; only a STARTED or PUBLISHED version "
+                              "answers calls", operation=f"calling {self.name}")  # fmt: skip
+        return {"greeting": f"Hello {request['name']}!"}
+
+    def compare(self, *args, **kwargs):
+        raise NotImplementedError
+
+
+def test_a_deployment_stopped_since_the_panel_was_made_is_named():
+    from krtlab.errors import DeployError
+
+    v = krt.load(GREETER)
+    target = FakeDeployment(v)
+    panel = v.panel(target=target)
+    panel.set_request(name="Ann")
+    assert panel.submit(served=True).greeting == "Hello Ann!"
+    assert panel._call_btn.description == "Call deployed"
+
+    target.status_now = "STOPPED"  # a later cell stopped it
+    with pytest.raises(DeployError, match="is STOPPED"):
+        panel.submit(served=True)
+    shown = panel._response.value
+    assert "greeter-v2 is STOPPED: the deployment was stopped after this panel was made" in shown
+    assert "It was PUBLISHED then: a later cell, or someone else, stopped it." in shown
+    assert "start()" in shown
+    assert shown.count("only a STARTED or PUBLISHED version answers calls") == 1  # once
+    assert "calling PyGreet failed" in panel._status.value and "STOPPED" not in panel._status.value
+
+
+def test_a_kai_server_gone_since_the_panel_was_made_is_named():
+    from krtlab.errors import DeployError
+
+    v = krt.load(GREETER)
+    target = FakeDeployment(v)
+    panel = v.panel(target=target)
+    panel.set_request(name="Ann")
+    target.status_now = None  # kai.stop() in the clean-up cell
+    panel._call_btn.click()  # the button never raises into the kernel
+    assert isinstance(panel.last_error, DeployError)
+    shown = panel._response.value
+    assert "greeter-v2 cannot be called: its KAI Server does not answer any more" in shown
+    assert (
+        "Nothing answers at http://127.0.0.1:35187: the server was stopped after this panel "
+        "was made (greeter-v2 was PUBLISHED then)" in shown
+    )
+    assert shown.count("Connection refused") == 1 and "Run locally works without it" in shown
+    assert "Connection refused" not in panel._status.value
+
+
+def test_an_error_the_deployment_answers_does_not_ask_the_server_again():
+    from krtlab.runtime.client import CallError
+
+    v = krt.load(GREETER)
+    target = FakeDeployment(v)
+    panel = v.panel(target=target)
+
+    def fails(rpc, request):
+        raise CallError(rpc, "INTERNAL", "error in 'py-greeter': boom")
+
+    target.call = fails
+    with pytest.raises(CallError):
+        panel.submit(served=True)
+    assert target.refreshed == 0  # the version answered: nothing is gone
+    assert "node 'py-greeter' failed (gRPC INTERNAL)" in panel._response.value
 
 
 # -- text --------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_start_up_shows_progress_with_the_buttons_off(monkeypatch):
         panel.close()
     assert seen["disabled"] == (True, True) and seen["bar"] == ""
     assert 0 < seen["progress"] < 1 and "starting nats-server" in seen["status"]
-    assert " s</span>" in seen["status"]  # elapsed seconds tick
+    assert " s</div>" in seen["status"]  # elapsed seconds tick
     assert panel._progress.layout.display == "none" and not panel._run_btn.disabled
 
 

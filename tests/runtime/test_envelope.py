@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import re
 
 import pytest
@@ -27,6 +28,13 @@ message KreNatsMessage {
   bool replied = 6;
 }
 """
+
+
+@pytest.fixture(autouse=True)
+def _fresh_envelope_class(monkeypatch):
+    """Each test builds the envelope class as a fresh process does (it is built once per
+    process), so each one checks the building too (and ``make mutate`` sees that it does)."""
+    monkeypatch.setattr(env, "_CLASS", None)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +141,81 @@ def test_tracking_time_matches_datetime_isoformat(monkeypatch, ns):
     )
     assert env.utc_isoformat() == moment.isoformat()
     assert len(env.utc_isoformat()) in (19, 26)
+
+
+# -- the 1 MiB limit at its boundary ---------------------------------------------------------
+
+
+def _envelope_of_size(size: int):
+    """An envelope that serializes to exactly ``size`` bytes (an ``error`` text of the rest)."""
+    msg = env.new_envelope(error="x" * (size - 4))  # tag (1 byte) and length (3 bytes) first
+    assert len(msg.SerializeToString()) == size
+    return msg
+
+
+def test_exactly_1_mib_travels_as_it_is_and_one_byte_more_is_gzipped():
+    assert env.MESSAGE_THRESHOLD == 1048576
+    at_limit = _envelope_of_size(1048576)
+    data = env.encode(at_limit)
+    assert data == at_limit.SerializeToString()
+    assert env.decode(data) == at_limit
+    over = _envelope_of_size(1048577)
+    data = env.encode(over)
+    assert data[:2] == env.GZIP_MAGIC and len(data) < 10_000
+    assert env.decode(data) == over
+    # the framing alone, on any bytes
+    assert env.compress(bytes(1048576)) == bytes(1048576)
+    assert gzip.decompress(env.compress(bytes(1048577))) == bytes(1048577)
+
+
+def _gzips_to(size: int) -> bytes:
+    """Data over 1 MiB whose level-9 gzip is exactly ``size`` bytes: random bytes (which do not
+    compress) followed by zeros (which nearly vanish), the random part adjusted until it fits."""
+    rng = random.Random(13)
+    noise = rng.randbytes(size)
+    zeros = bytes(env.MESSAGE_THRESHOLD)
+    length = size - 400
+    for _ in range(40):
+        data = noise[:length] + zeros
+        packed = len(gzip.compress(data, compresslevel=9))
+        if packed == size:
+            return data
+        length += size - packed
+    raise AssertionError(f"found no data that gzips to {size} bytes")
+
+
+def test_gzipped_exactly_1_mib_is_sent_and_one_byte_more_is_refused():
+    data = _gzips_to(1048576)
+    packed = env.compress(data)
+    assert len(packed) == 1048576 and gzip.decompress(packed) == data
+    data = _gzips_to(1048577)
+    with pytest.raises(env.MessageTooLarge) as info:
+        env.compress(data)
+    assert info.value.size == 1048577
+    assert str(info.value) == (
+        "compressed message exceeds maximum size allowed of 1024.00 KB (it is 1024.00 KB "
+        f"gzipped, {len(data) / 1024:.2f} KB raw)"
+    )
+
+
+def test_the_refusal_says_both_sizes():
+    data = os.urandom(3 * 1024 * 1024)  # incompressible: 3 MiB raw, a bit more gzipped
+    with pytest.raises(env.MessageTooLarge) as info:
+        env.compress(data)
+    size = info.value.size
+    assert size == len(gzip.compress(data, compresslevel=9)) and size > len(data)
+    assert str(info.value).endswith(f"(it is {size / 1024:.2f} KB gzipped, 3072.00 KB raw)")
+
+
+def test_the_envelope_file_is_the_one_protoc_makes(protoc_class):
+    from google.protobuf import descriptor_pb2
+
+    ours, theirs = descriptor_pb2.FileDescriptorProto(), descriptor_pb2.FileDescriptorProto()
+    env.envelope_class().DESCRIPTOR.file.CopyToProto(ours)
+    protoc_class.DESCRIPTOR.file.CopyToProto(theirs)
+    for message in (*theirs.message_type, *theirs.message_type[0].nested_type):
+        for field in message.field:
+            field.ClearField("json_name")  # protoc's JSON names, derived from the field names
+    assert ours == theirs
+    assert ours.name == "kre_nats_msg.proto" and ours.options.go_package == "kre"
+    assert list(ours.dependency) == ["google/protobuf/any.proto"]

@@ -339,3 +339,43 @@ def test_the_lean_nats_client_parses_split_and_batched_frames():
         ("c", "", b"abc", ""),
     ]
     assert sent == b"PONG\r\n"
+
+
+def _tracked_request(value: str, upstream: list[str], *, tracking_id: str = "t-up") -> bytes:
+    msg = env.new_envelope(tracking_id=tracking_id)
+    for i, name in enumerate(upstream):
+        msg.tracking.add(
+            node_name=name, start=f"2026-11-25T10:00:0{i}", end=f"2026-11-25T10:00:0{i}.5"
+        )
+    msg.payload.Pack(wrappers_pb2.StringValue(value=value))
+    return env.encode(msg)
+
+
+def test_upstream_tracking_entries_travel_on_with_each_node_added_after_them(runtime):
+    """KRE's entrypoint reads the whole trace from the last message: every node's entry."""
+    server, _, _ = runtime
+
+    async def go():
+        nc = await _client(server)
+        sub = await nc.subscribe("next")
+        inbox = nc.new_inbox()
+        answers = await nc.subscribe(inbox)
+        await nc.publish("in-middle", _tracked_request("a", ["etl"]), reply=inbox)
+        middle = await sub.next_msg(timeout=5)
+        last = await nc.request("in-last", _tracked_request("b", ["etl", "middle"]), timeout=5)
+        await nc.publish("in-middle", _tracked_request("early", ["etl"]), reply=inbox)
+        early = await answers.next_msg(timeout=5)
+        await nc.close()
+        return env.decode(middle.data), env.decode(last.data), env.decode(early.data)
+
+    middle, last, early = asyncio.run(go())
+    assert [t.node_name for t in middle.tracking] == ["etl", "middle"]
+    assert [t.node_name for t in last.tracking] == ["etl", "middle", "last"]
+    assert (last.tracking[0].start, last.tracking[0].end) == (
+        "2026-11-25T10:00:00", "2026-11-25T10:00:00.5"
+    )  # fmt: skip
+    assert (last.tracking[1].start, last.tracking[1].end) == (
+        "2026-11-25T10:00:01", "2026-11-25T10:00:01.5"
+    )  # fmt: skip
+    # ctx.reply answers early with the trace so far
+    assert _value(early) == "early answer" and [t.node_name for t in early.tracking] == ["etl"]

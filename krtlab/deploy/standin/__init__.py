@@ -1,13 +1,15 @@
 """Local stand-ins for a KRE installation: the KAI Server admin API (:class:`LocalKai`) and the
 Kubernetes API (:mod:`krtlab.deploy.standin.kube_api`).
 
-:class:`LocalKai` runs on this machine, without a cluster, and enforces KRE 7's documented
-behaviour: version statuses and transitions, error messages and payloads, token sign-in, RBAC.
+:class:`LocalKai` runs on this machine, without a cluster, and enforces a named KRE version's
+documented behaviour: its admin API schema verbatim (``kre="7"``, the default, or ``kre="3"``,
+before runtimes), version statuses and transitions, error messages and payloads as that version's
+gqlgen frames them, token sign-in, RBAC.
 Started versions really run (:func:`krtlab.runtime.serve.serve` on their own loopback IP), the
 objects KRE's k8s-manager would create appear in the Kubernetes stand-in, and
 :attr:`LocalKai.entrypoint_address` forwards gRPC calls to the published version::
 
-    with LocalKai() as kai:
+    with LocalKai() as kai:  # or LocalKai(kre="3")
         ...  # KaiServer(kai.url, api_token=kai.api_token)
 """
 
@@ -22,12 +24,13 @@ from typing import Any
 
 from krtlab.deploy.standin.auth import Auth
 from krtlab.deploy.standin.kai_api import KaiHttpServer
+from krtlab.deploy.standin.kre_schema import KRE_VERSIONS
 from krtlab.deploy.standin.lifecycle import Runtime
 from krtlab.deploy.standin.objects import VersionObjects
 from krtlab.deploy.standin.proxy import EntrypointProxy
 from krtlab.errors import DeployError
 
-__all__ = ["LocalKai"]
+__all__ = ["KRE_VERSIONS", "LocalKai"]
 
 
 class _Parts:
@@ -59,12 +62,18 @@ class _Parts:
 
 
 class LocalKai:
-    """A KAI Server (KRE 7 admin API) stand-in with one runtime.
+    """A KAI Server (KRE admin API) stand-in with one runtime.
 
     Args:
-        runtime_id: the runtime's id (every version query and mutation names it, as in KRE 7).
+        kre: the KRE version whose admin API it serves, one of :data:`KRE_VERSIONS`: ``"7"``
+            (``kre-7.0.0``: every version query and mutation names the runtime, ``runtimeId:
+            ID!``) or ``"3"`` (``kre-3.0.0``: no runtimes, so no ``runtimeId`` anywhere and no
+            ``runtimes`` query; refusals worded by its older gqlgen/gqlparser). Each serves its
+            schema as KRE's file has it (:mod:`krtlab.deploy.standin.kre_schema`).
+        runtime_id: the runtime's id (every version query and mutation names it in KRE 7).
         namespace: the Kubernetes namespace the version objects go to.
-        service_form: ``"spec"`` or ``"kre3"``, the entrypoint Service naming.
+        service_form: ``"spec"`` or ``"kre3"``, the entrypoint Service naming (default:
+            ``"kre3"`` with ``kre="3"``, else ``"spec"``).
         kube: run the Kubernetes API stand-in and create the objects there.
         data_dir: where uploaded .krt files are kept (default: a temporary folder removed by
             :meth:`stop`).
@@ -83,13 +92,19 @@ class LocalKai:
     def __init__(
         self,
         *,
+        kre: str = "7",
         runtime_id: str = "local",
         namespace: str = "kre",
-        service_form: str = "spec",
+        service_form: str | None = None,
         kube: bool = True,
         data_dir: str | os.PathLike[str] | None = None,
         version_status_timeout: float = 120.0,
     ) -> None:
+        if str(kre) not in KRE_VERSIONS:
+            raise ValueError(f"LocalKai(kre={kre!r}): use one of {', '.join(KRE_VERSIONS)}")
+        self.kre = str(kre)
+        if service_form is None:
+            service_form = "kre3" if self.kre == "3" else "spec"
         self.runtime_id, self.namespace, self.service_form = runtime_id, namespace, service_form
         self._want_kube, self._data_dir = kube, data_dir
         self.version_status_timeout = version_status_timeout
@@ -153,8 +168,9 @@ class LocalKai:
         parts.http = KaiHttpServer(None, self._auth)
         self.url = parts.http.url
         parts.http.schema = build_schema(
-            self.runtime, self._auth, self.entrypoint_address, self.url
-        )
+            self.runtime, self._auth, self.entrypoint_address, self.url,
+            kre=self.kre, namespace=self.namespace,
+        )  # fmt: skip
         parts.http.start()
         self.api_token = self.add_user("admin@krtlab.local", "MANAGER")
 
@@ -176,4 +192,5 @@ class LocalKai:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"<LocalKai {self.url or 'not started'} runtime={self.runtime_id!r}>"
+        where = self.url or "not started"
+        return f"<LocalKai kre={self.kre} {where} runtime={self.runtime_id!r}>"
