@@ -28,14 +28,20 @@ system-packages:
 demo: $(VENV)/.demo-installed
 	$(BIN)/python -m krtlab.demo
 
+# the house rules (pyproject.toml): ruff, mypy (strict for spec, bundle, protos), the stage
+# layering (lint-imports) and pytest with every warning an error
 test: $(VENV)/.test-installed system-packages
 	$(BIN)/ruff check krtlab tests bench templates/*.py
 	$(BIN)/ruff format --check krtlab tests bench templates/*.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check krtlab tests bench templates/*.py
 	$(BIN)/ruff format --check krtlab tests bench templates/*.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/import_time.py
@@ -50,4 +56,4 @@ mutate: $(VENV)/.test-installed
 	$(BIN)/python tests/mutation/mutate.py $(if $(GROUP),--group $(GROUP)) $(ARGS)
 
 clean:
-	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .cache build .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .hypothesis

@@ -150,7 +150,11 @@ def _renamed(project: Any, name: str) -> Any:
     key = project.manifest_name
     text = project.files.get(key, b"").decode("utf-8", errors="replace")
     pattern = r"(?m)^(version:[ \t]*)([^\n#]*?)([ \t]*(?:#.*)?)$"
-    new, count = re.subn(pattern, lambda m: m.group(1) + name + m.group(3), text, count=1)
+
+    def renamed(m: re.Match[str]) -> str:
+        return m.group(1) + name + m.group(3)
+
+    new, count = re.subn(pattern, renamed, text, count=1)
     if not count:
         new = f"version: {name}\n" + text
     files = {**project.files, key: new.encode()}

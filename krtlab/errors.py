@@ -10,13 +10,23 @@ All of them derive from :class:`KrtlabError`, and each also subclasses the built
     ├── MessageTypeError (TypeError)       a Python class that cannot become a proto3 message
     ├── CaptureError (ValueError)          a node function whose source cannot be exported
     ├── BundleError (ValueError)           a folder, krt.yml or .krt that cannot be read/written
+    │   ├── YamlSyntaxError                krt.yml is not YAML krtlab can read (line, code)
     │   ├── UnsafeArchiveError             traversal, links, devices, oversize archives
     │   └── OverwriteError (FileExistsError)  refusing to replace files the user may care about
     ├── ExecutableNotFound (RuntimeError)  a required external program is missing
     ├── RenderError (RuntimeError)         an external program (``dot``) ran and failed
+    ├── RunError (RuntimeError)            a version cannot run here (a Go node in-process, ...)
+    │   └── NodeFailed                     a node raised (or broke its contract); names the node
+    ├── ServeError (RuntimeError)          a served version could not start, or failed running
+    │   └── CallError                      a call to an entrypoint answered with a gRPC error
     └── DeployError (RuntimeError)         the KAI Server admin API (or Kubernetes) refused a call
         ├── AuthError                      bad API token, expired session, missing permission
         └── DeployTimeout (TimeoutError)   a version did not reach the awaited status in time
+
+Every public error class is defined here and listed in ``krtlab.__all__``; the modules that
+raise them re-export them under their old names (``krtlab.runtime.client.CallError``, ...).
+Errors that never leave krtlab (the KRE stand-in's, the NATS emulation's) stay private to their
+modules. This module imports nothing heavy: ``import krtlab`` loads it.
 """
 
 from __future__ import annotations
@@ -27,19 +37,24 @@ from typing import Any
 __all__ = [
     "AuthError",
     "BundleError",
+    "CallError",
     "CaptureError",
     "DeployError",
     "DeployTimeout",
     "ExecutableNotFound",
     "KrtlabError",
     "MessageTypeError",
+    "NodeFailed",
     "OverwriteError",
     "ProtoError",
     "ProtoIssue",
     "RenderError",
+    "RunError",
+    "ServeError",
     "SpecError",
     "UnsafeArchiveError",
     "ValidationError",
+    "YamlSyntaxError",
 ]
 
 
@@ -139,6 +154,19 @@ class BundleError(KrtlabError, ValueError):
     """A project folder, krt.yml or .krt cannot be read or written."""
 
 
+class YamlSyntaxError(BundleError):
+    """krt.yml cannot be read as YAML.
+
+    ``line`` is 1-based when known; ``code`` names the finding it becomes: ``yaml.syntax``, or
+    ``yaml.too_large`` for aliases that expand beyond the limit. (Defined in
+    :mod:`krtlab.spec.yamlsrc` before; still importable from there.)
+    """
+
+    def __init__(self, message: str, line: int | None, code: str = "yaml.syntax") -> None:
+        self.message, self.line, self.code = message, line, code
+        super().__init__(message)
+
+
 class UnsafeArchiveError(BundleError):
     """A .krt archive holds something krtlab refuses to unpack (``member`` names it)."""
 
@@ -176,6 +204,60 @@ class RenderError(KrtlabError, RuntimeError):
         self.stderr = stderr
         text = message + (f": {stderr.strip()}" if stderr.strip() else "")
         super().__init__(text)
+
+
+class RunError(KrtlabError, RuntimeError):
+    """A version (or one of its nodes) cannot run locally."""
+
+
+class NodeFailed(RunError):
+    """A node failed while handling a request.
+
+    The message is KRE's own: ``error in '<node>': <error>``, exactly what the entrypoint would
+    answer as gRPC ``INTERNAL``.
+
+    Attributes:
+        node: the node that failed.
+        cause: the original exception (also chained as ``__cause__``).
+    """
+
+    def __init__(self, node: str, cause: BaseException, message: str | None = None) -> None:
+        self.node = node
+        self.cause = cause
+        super().__init__(f"error in '{node}': {cause if message is None else message}")
+        self.__cause__ = cause
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # keep it picklable across processes (the served runtime may ship it back)
+        return (type(self), (self.node, self.cause, str(self)[len(f"error in '{self.node}': ") :]))
+
+
+class ServeError(KrtlabError, RuntimeError):
+    """A served version could not start, or failed while running."""
+
+
+class CallError(ServeError):
+    """A call answered with a gRPC error.
+
+    Attributes:
+        rpc: the method called.
+        code: the status name (``"INTERNAL"``, ``"UNAVAILABLE"``, ``"DEADLINE_EXCEEDED"``, ...).
+        details: the server's message (``error in 'etl': ...`` for a node exception).
+    """
+
+    def __init__(self, rpc: str, code: str, details: str) -> None:
+        self.rpc, self.code, self.details = rpc, code, details
+        super().__init__(f"{rpc} failed: {code}: {details}")
+
+    @classmethod
+    def from_rpc_error(cls, rpc: str, exc: BaseException) -> CallError:
+        """The error for a ``grpc.RpcError`` (its code and details), or ``UNKNOWN``."""
+        code = getattr(exc, "code", None)
+        details = getattr(exc, "details", None)
+        if callable(code) and callable(details):
+            status = code()
+            return cls(rpc, getattr(status, "name", str(status)), details() or "")
+        return cls(rpc, "UNKNOWN", str(exc))
 
 
 class DeployError(KrtlabError, RuntimeError):

@@ -6,11 +6,12 @@ import sys
 import krtlab
 
 EXPECTED = {
-    "AuthError", "BundleError", "DeployError", "DeployTimeout", "CaptureError",
+    "AuthError", "BundleError", "CallError", "DeployError", "DeployTimeout", "CaptureError",
     "ExecutableNotFound", "Finding", "KrtlabError", "Manifest",
-    "MessageTypeError", "Node", "OverwriteError", "Project", "ProtoError", "Report", "SpecError",
-    "UnsafeArchiveError", "ValidationError", "Version", "Workflow", "__version__", "load",
-    "load_project", "version_name",
+    "MessageTypeError", "Node", "NodeFailed", "OverwriteError", "Project", "ProtoError",
+    "RenderError", "Report", "RunError", "ServeError", "SpecError",
+    "UnsafeArchiveError", "ValidationError", "Version", "Workflow", "YamlSyntaxError",
+    "__version__", "load", "load_project", "version_name",
 }  # fmt: skip
 
 

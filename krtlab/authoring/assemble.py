@@ -5,9 +5,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 
-from krtlab.bundle.archive import KRT_YML_PATTERN
 from krtlab.bundle.project import MANIFEST_NAMES, Project
 from krtlab.errors import ProtoError, SpecError
+from krtlab.spec.rules import is_krt_yml_name
 
 from .node import Node
 from .version import Version, Workflow
@@ -22,7 +22,8 @@ def assemble(v: Version) -> Project:
     executables = set(base.executables) if base is not None else set()
     manifest = v.manifest()
     if base is None or manifest != v._loaded_snapshot:
-        files.pop("krt.yaml", None)
+        for name in [n for n in files if "/" not in n and is_krt_yml_name(n)]:
+            del files[name]  # krtlab writes the one krt.yml (KRE would read the first)
         files["krt.yml"] = manifest.to_yaml().encode()
     for name, text in v._protos.all_sources().items():
         files[name] = text.encode()
@@ -84,7 +85,7 @@ def written_files(v: Version) -> dict[str, str]:
 def check_asset(v: Version, path: str, also: Mapping[str, str] | None = None) -> None:
     """Refuse an asset at ``path`` (normalized) that would replace a file krtlab writes."""
     owner = (also or {}).get(path) or written_files(v).get(path)
-    if owner is None and "/" not in path and KRT_YML_PATTERN.search(path):
+    if owner is None and "/" not in path and is_krt_yml_name(path):
         owner = "nothing yet, but KRE may read a file of that name at the root as the krt.yml"
     if owner is not None:
         raise SpecError(
@@ -95,6 +96,7 @@ def check_asset(v: Version, path: str, also: Mapping[str, str] | None = None) ->
 def _node_files(v: Version, node: Node) -> tuple[dict[str, bytes], dict[int, str]]:
     from .handler_py import node_files_and_origins
 
+    assert node.func is not None  # an authored node (a loaded one ships its file as it is)
     return node_files_and_origins(
         node=node.name,
         version=v.name,

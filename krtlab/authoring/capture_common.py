@@ -85,11 +85,12 @@ def _exportable_def(obj: Any) -> bool:
 
 def _base_name(expr: ast.expr) -> str | None:
     """The name a decorator expression starts from: @v.node(name="x") -> v."""
-    while not isinstance(expr, ast.Name):
-        expr = getattr(expr, "func", None) or getattr(expr, "value", None)
-        if expr is None:
+    node: ast.AST | None = expr
+    while not isinstance(node, ast.Name):
+        node = getattr(node, "func", None) or getattr(node, "value", None)
+        if node is None:
             return None
-    return expr.id
+    return node.id
 
 
 def _plain(fn: Any) -> Any:

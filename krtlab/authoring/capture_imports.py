@@ -6,8 +6,9 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from krtlab.authoring.capture_common import (
     _PUBLIC_ALIASES,
@@ -24,11 +25,37 @@ from krtlab.authoring.capture_values import is_builtin
 from krtlab.authoring.handler_py import ImportLine, import_group
 from krtlab.errors import CaptureError
 
+if TYPE_CHECKING:
+    from krtlab.authoring.capture_source import Source
+
 __all__ = ["Imports"]
 
 
 class Imports:
     """The import half of :class:`~krtlab.authoring.capture_resolve.Capturer`."""
+
+    if TYPE_CHECKING:  # what the Capturer provides
+        home: dict[str, dict[str, Any]]
+        items: dict[tuple, Item]
+        bound: dict[str, tuple]
+        records: set[ImportLine]
+        local: set[str]
+
+        def _error(self, name: str, where: str, what: str, at: str = "") -> CaptureError: ...
+        def _claim(self, name: str, key: tuple, where: str) -> None: ...
+        def _define(
+            self, obj: Any, used_at: str = "", *, root: bool = False, source: Source | None = None
+        ) -> tuple: ...
+        def _resolve(
+            self,
+            name: str,
+            ns: Mapping[str, Any],
+            where: str,
+            *,
+            at: tuple[int, int] | None = None,
+            annotation_only: bool = False,
+            user: tuple | None = None,
+        ) -> tuple | None: ...
 
     def _name_for(self, obj: Any, where: str, needs: set[tuple], history) -> str | None:
         """The expression naming a class, function or module in a written-back value."""
@@ -54,17 +81,18 @@ class Imports:
         own = inspect.isfunction(obj) or isinstance(obj, type)
         if own and obj.__module__ in self.home:
             ns, name = self.home[obj.__module__], obj.__name__
+            item: tuple | None
             try:
                 if ns.get(name) is obj:  # its own name: however the notebook made it
-                    key = self._resolve(name, ns, where)
+                    item = self._resolve(name, ns, where)
                 elif _exportable_def(obj):
-                    key = self._define(obj, where)
+                    item = self._define(obj, where)
                 else:
                     return None
             except CaptureError:
                 return None
-            if key is not None:
-                needs.add(key)
+            if item is not None:
+                needs.add(item)
             return name
         public = self._importable(obj, history)
         if public is None:
@@ -121,7 +149,8 @@ class Imports:
             if not claim:
                 self._record(name, module, attr, where)
                 return None
-            return self._import(name, module, attr, where)
+            self._import(name, module, attr, where)
+            return None
         return "unresolved"
 
     def _import(self, name: str, module: str, attr: str, where: str) -> None:

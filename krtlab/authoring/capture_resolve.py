@@ -331,10 +331,12 @@ class Capturer(Statements, Imports):
         value = _plain(value)
         space = _attr(value, "__krt_pb2_module__") if isinstance(value, ModuleType) else None
         if isinstance(space, str):  # krtlab's stand-in for a generated <stem>_pb2 module
-            return self._import(name, space, "", where)
+            self._import(name, space, "", where)
+            return None
         if isinstance(value, ModuleType) and not _is_krtlab(value):
             module = _PUBLIC_ALIASES.get(value.__name__, value.__name__)  # os.path, not posixpath
-            return self._import(name, module, "", where)
+            self._import(name, module, "", where)
+            return None
         found = proto_import(value)
         if found is not None:
             return self._proto(name, *found, where)
@@ -365,10 +367,11 @@ class Capturer(Statements, Imports):
             return self._own(name, target, where, binding, ns)
         public = self._importable(value, history)
         if public is not None:
-            return self._import(name, *public, where)
+            self._import(name, *public, where)
+            return None
         if binding is not None and binding.kind == IMPORT:
             key = self._import_statement(name, binding, where)
-            if key != "unresolved":
+            if not isinstance(key, str):  # "unresolved": look further
                 return key
         if binding is not None and binding.kind not in (DEF, CLASS) and binding.single:
             return self._statement(name, binding, ns, where)
@@ -384,7 +387,7 @@ class Capturer(Statements, Imports):
             code = _attr(obj, "__code__")
             if (
                 inspect.isfunction(obj)
-                and code.co_name == binding.stmt.node.name
+                and code.co_name == getattr(binding.stmt.node, "name", None)
                 and code.co_filename == binding.stmt.unit.filename
             ):
                 return obj
@@ -396,7 +399,11 @@ class Capturer(Statements, Imports):
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""
         kind = binding.kind if binding is not None else ""
-        if kind in (DEF, CLASS) and binding.stmt.node.name == name:
+        if (
+            binding is not None
+            and kind in (DEF, CLASS)
+            and getattr(binding.stmt.node, "name", None) == name
+        ):
             source = None
             if kind == CLASS and target.__name__ == name:
                 text, first = binding.stmt.text()

@@ -112,11 +112,11 @@ def _functions(text: str) -> dict[tuple[str, int], ast.FunctionDef | ast.AsyncFu
     }
 
 
-def _start(node: ast.AST) -> int:
+def _start(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
 
 
-def _top_level_defs(tree: ast.AST) -> Iterator[ast.AST]:
+def _top_level_defs(tree: ast.AST) -> Iterator[ast.stmt]:
     """Defs and classes not nested in another def/class (they may sit inside if/try/with)."""
     for child in ast.iter_child_nodes(tree):
         if isinstance(child, _DEFS):
@@ -125,7 +125,7 @@ def _top_level_defs(tree: ast.AST) -> Iterator[ast.AST]:
             yield from _top_level_defs(child)
 
 
-def _block(name: str, filename: str, lines: list[str], node: ast.AST) -> Source:
+def _block(name: str, filename: str, lines: list[str], node: ast.stmt) -> Source:
     start = _start(node)
     text = "".join(lines[start - 1 : node.end_lineno])
     text = (textwrap.dedent(text) if node.col_offset else text).rstrip() + "\n"
@@ -225,7 +225,7 @@ class _Scope:
 
     def __init__(self, kind: str, parent: _Scope | None) -> None:
         self.kind, self.parent = kind, parent
-        self.deferred = kind == "function" or (parent is not None and parent.deferred)
+        self.deferred: bool = kind == "function" or (parent is not None and parent.deferred)
         self.bound: set[str] = set()
         self.declared: set[str] = set()  # `global x`
         self.nonlocals: set[str] = set()
@@ -334,7 +334,11 @@ class _Scanner(ast.NodeVisitor):
     def visit_ListComp(self, node: ast.ListComp) -> None:
         self._comprehension(node, [node.elt])
 
-    visit_SetComp = visit_GeneratorExp = visit_ListComp
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self._comprehension(node, [node.elt])
 
     def visit_DictComp(self, node: ast.DictComp) -> None:
         self._comprehension(node, [node.key, node.value])

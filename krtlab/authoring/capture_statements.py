@@ -6,7 +6,7 @@ import ast
 import io
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from krtlab.authoring.capture_changes import may_change
 from krtlab.authoring.capture_common import (
@@ -18,7 +18,7 @@ from krtlab.authoring.capture_common import (
     _globals,
     _snippet,
 )
-from krtlab.authoring.capture_history import Binding, Statement, reads_files
+from krtlab.authoring.capture_history import Binding, History, Statement, reads_files
 from krtlab.authoring.capture_source import class_source, scan, statement_source
 from krtlab.authoring.capture_values import value_source
 from krtlab.authoring.handler_py import literal_source
@@ -29,6 +29,19 @@ __all__ = ["Statements"]
 
 class Statements:
     """The statement and value half of :class:`~krtlab.authoring.capture_resolve.Capturer`."""
+
+    if TYPE_CHECKING:  # what the Capturer and its import half provide
+        node: str
+        home: dict[str, dict[str, Any]]
+        items: dict[tuple, Item]
+
+        def _error(self, name: str, where: str, what: str, at: str = "") -> CaptureError: ...
+        def _claim(self, name: str, key: tuple, where: str) -> None: ...
+        def _history(self, ns: Mapping[str, Any]) -> History | None: ...
+        def _resolve_refs(
+            self, item: Item, ns: Mapping[str, Any], pos: tuple[int, int]
+        ) -> None: ...
+        def _name_for(self, obj: Any, where: str, needs: set[tuple], history) -> str | None: ...
 
     def _statement(
         self, name: str, binding: Binding, ns: Mapping[str, Any], where: str, *,

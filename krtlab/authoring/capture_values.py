@@ -18,7 +18,7 @@ import dataclasses
 import enum
 import io
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from krtlab.authoring.handler_py import literal_source
@@ -100,14 +100,14 @@ def _container(value: Any, namer: Namer, depth: int, width: int) -> str | None:
         texts = [_src(v, namer, depth + 1) for v in value]
         if any(t is None for t in texts):
             return None
-        items = sorted(texts) if kind in (set, frozenset) else texts  # type: ignore[type-var]
+        written = [t for t in texts if t is not None]
+        items = sorted(written) if kind in (set, frozenset) else written
     if not items and kind in (set, frozenset):
         return f"{kind.__name__}()"
-    opener, closer = {list: "[]", tuple: "()", set: "{}", dict: "{}"}.get(
-        kind, ("frozenset({", "})")
-    )
+    brackets: dict[type, Sequence[str]] = {list: "[]", tuple: "()", set: "{}", dict: "{}"}
+    opener, closer = brackets.get(kind, ("frozenset({", "})"))
     comma = "," if kind is tuple and len(items) == 1 else ""
-    one = opener + ", ".join(items) + comma + closer  # type: ignore[arg-type]
+    one = opener + ", ".join(items) + comma + closer
     if len(one) <= width and "\n" not in one:
         return one
     body = "".join(f"    {item.replace(chr(10), chr(10) + '    ')},\n" for item in items)
@@ -120,7 +120,7 @@ def _call(func: str | None, args: list[Any], kwargs: dict[str, Any], namer: Name
         return None
     parts = [_src(a, namer, depth + 1) for a in args]
     parts += [
-        f"{k}={t}" if k.isidentifier() else None
+        f"{k}={t}" if k.isidentifier() and t is not None else None
         for k, t in ((k, _src(v, namer, depth + 1)) for k, v in kwargs.items())
     ]
     if None in parts:

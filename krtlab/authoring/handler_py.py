@@ -99,14 +99,21 @@ def proto_import(obj: Any) -> tuple[str, str, tuple[str, ...]] | None:
 
 
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
-_BRACKETS = {list: "[]", tuple: "()", set: "{}", frozenset: ("frozenset({", "})"), dict: "{}"}
+_BRACKETS: dict[type, Sequence[str]] = {
+    list: "[]", tuple: "()", set: "{}", frozenset: ("frozenset({", "})"), dict: "{}"
+}  # fmt: skip
 _EVAL_NS = {"__builtins__": {}, "float": float, "set": set, "frozenset": frozenset}
 
 
 def _items(value: object) -> list:
     # sets are written sorted by their text: their repr() order changes from run to run
     items = list(value)  # type: ignore[call-overload]
-    return sorted(items, key=_one) if isinstance(value, (set, frozenset)) else items
+    return sorted(items, key=_sort_key) if isinstance(value, (set, frozenset)) else items
+
+
+def _sort_key(value: object) -> str:
+    # an item with no literal source leaves the whole set without one: its place is moot
+    return _one(value) or ""
 
 
 def _one(value: object, depth: int = 0) -> str | None:
@@ -125,19 +132,20 @@ def _one(value: object, depth: int = 0) -> str | None:
         return text
     if kind not in _BRACKETS:
         return None
+    inner: list[str] | None
     if kind is dict:
         parts = [(_one(k, depth + 1), _one(v, depth + 1)) for k, v in value.items()]  # type: ignore[attr-defined]
         inner = None if any(None in p for p in parts) else [f"{k}: {v}" for k, v in parts]
     else:
-        inner = [_one(v, depth + 1) for v in _items(value)]
-        inner = None if None in inner else inner
+        texts = [_one(v, depth + 1) for v in _items(value)]
+        inner = None if None in texts else [t for t in texts if t is not None]
     if inner is None:
         return None
     if not inner and kind in (set, frozenset):
         return f"{kind.__name__}()"
     opener, closer = _BRACKETS[kind]
     comma = "," if kind is tuple and len(inner) == 1 else ""
-    return opener + ", ".join(inner) + comma + closer  # type: ignore[arg-type]
+    return opener + ", ".join(inner) + comma + closer
 
 
 def _pretty(value: object, indent: int, width: int) -> str | None:

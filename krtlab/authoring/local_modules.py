@@ -33,7 +33,7 @@ _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "node_module
 def _distributions() -> dict[str, list[str]]:
     import importlib.metadata
 
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
 @functools.lru_cache(maxsize=1)

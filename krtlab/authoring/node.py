@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import inspect
+import os
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from krtlab.errors import SpecError
 from krtlab.spec.facts import NodeContract
 from krtlab.spec.model import NodeSpec
 from krtlab.spec.rules import check_resource_name, to_resource_name
 
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
 __all__ = ["Node", "check_name", "is_message_class"]
 
 
-def is_message_class(obj: Any) -> bool:
+def is_message_class(obj: Any) -> TypeGuard[type[Message]]:
     """A generated protobuf message class (from ``v.proto()``, ``@v.message`` or a ``_pb2``)."""
     desc = getattr(obj, "DESCRIPTOR", None)
     return (
@@ -37,7 +41,9 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def _contract_types(func: Callable[..., Any], node: str) -> tuple[int, type | None, type | None]:
+def _contract_types(
+    func: Callable[..., Any], node: str
+) -> tuple[int, type[Message] | None, type[Message] | None]:
     """(number of parameters, input class, output class) from the signature and type hints."""
     try:
         sig = inspect.signature(func)
@@ -110,8 +116,8 @@ class Node:
         gpu: bool = False,
         src: str | None = None,
         source: bytes | None = None,
-        input_type: type | None = None,
-        output_type: type | None = None,
+        input_type: type[Message] | None = None,
+        output_type: type[Message] | None = None,
         executable: bool = False,
     ) -> None:
         self.name = name
@@ -186,11 +192,11 @@ class Node:
         return f"{self.name}({i}) -> {o}"
 
 
-def _full(t: type | None) -> str | None:
+def _full(t: type[Message] | None) -> str | None:
     return t.DESCRIPTOR.full_name if t is not None else None
 
 
-def read_binary(path: str | Path, node: str) -> bytes:
+def read_binary(path: str | os.PathLike[str], node: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:

@@ -178,7 +178,7 @@ class Version(VersionActions):
 
         reqs, base = check_node_image(name, image, requirements, runner)
 
-        def register(fn: Callable[..., Any]) -> Node:
+        def register(fn: Callable[..., Any] | None) -> Node:
             if isinstance(fn, Node):
                 fn = fn.func  # re-decorating an existing node
             if not callable(fn):

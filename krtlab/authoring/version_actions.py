@@ -5,9 +5,17 @@ used; :class:`~krtlab.authoring.version.Version` inherits them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from krtlab.authoring.version import Version
 
 __all__ = ["VersionActions"]
+
+
+def _version(actions: VersionActions) -> Version:
+    """The :class:`~krtlab.authoring.version.Version` that inherits these doors."""
+    return cast("Version", actions)
 
 
 class VersionActions:
@@ -21,20 +29,20 @@ class VersionActions:
         """
         from krtlab.runtime.inprocess import run_version
 
-        return run_version(self, target, request, **fields)
+        return run_version(_version(self), target, request, **fields)
 
     def serve(self, **options: Any) -> Any:
         """Serve the version like KRE does (nats-server, one worker process per node, a gRPC
         entrypoint); use as ``with v.serve() as svc: svc.call("PyGreet", name="John")``."""
         from krtlab.runtime.serve import serve
 
-        return serve(self, **options)
+        return serve(_version(self), **options)
 
     def metrics(self) -> Any:
         """Measurements, predictions and documents the nodes saved in local runs."""
         from krtlab.runtime.metrics import metrics_for
 
-        return metrics_for(self)
+        return metrics_for(_version(self))
 
     def check(
         self, requests: Any = None, *, python: str | None = None, progress: Any = None
@@ -49,17 +57,27 @@ class VersionActions:
         :class:`krtlab.runtime.check_result.CheckResult` (``ok``, ``status``: ``ok``,
         ``failed`` or ``not checked``); progress shows in the cell (else on stderr).
         """
-        from krtlab.runtime.check import check_version, default_progress
+        from krtlab.notebook.progress import cell_progress
+        from krtlab.runtime.check import check_version, stderr_progress
 
-        say = default_progress() if progress is None else progress or None
-        return check_version(self, requests, python=python, progress=say)
+        say = progress or None
+        if progress is None:  # in the cell (Jupyter), else on stderr
+            say = cell_progress("krtlab check") or stderr_progress()
+        return check_version(_version(self), requests, python=python, progress=say)
 
     def graph(self, workflow: str | None = None) -> Any:
         """The version (or one workflow, by name or rpc) as a :class:`krtlab.notebook.Graph`:
         ``.svg()``, ``.save("x.svg")``/``.png``, and drawn inline in Jupyter."""
         from krtlab.notebook import version_graph
 
-        return version_graph(self, workflow=workflow)
+        return version_graph(_version(self), workflow=workflow)
+
+    def _run_graph(self, result: Any) -> Any:
+        """The graph of ``result.graph()`` (a run of this version): the runtime's door into
+        :mod:`krtlab.notebook`, so that the runtime itself never imports it."""
+        from krtlab.notebook import run_graph
+
+        return run_graph(_version(self), result)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> Any:
         from krtlab.notebook import display_bundle
@@ -77,7 +95,8 @@ class VersionActions:
 
         if "progress" in options:
             return deploy(self, server, **options)
-        return in_cell(f"deploying {self.name}", lambda say: deploy(self, server, progress=say,
+        name = _version(self).name
+        return in_cell(f"deploying {name}", lambda say: deploy(self, server, progress=say,
                        **options), lambda d: "done")  # fmt: skip
 
     def panel(self, rpc: str | None = None, *, target: Any = None) -> Any:
@@ -91,4 +110,4 @@ class VersionActions:
         """
         from krtlab.notebook.panel import Panel
 
-        return Panel(self, rpc, target=target)
+        return Panel(_version(self), rpc, target=target)

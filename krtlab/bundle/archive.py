@@ -16,17 +16,17 @@ import gzip
 import io
 import os
 import posixpath
-import re
 import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from krtlab.bundle.fsutil import atomic_writer
 from krtlab.errors import BundleError, KrtlabError, UnsafeArchiveError
+from krtlab.spec.rules import KRT_YML_PATTERN, is_krt_yml_name
 
 __all__ = [
     "KRE_TMP_DIR",
@@ -37,6 +37,8 @@ __all__ = [
     "Member",
     "kre_extract_errors",
     "krt_yml_member",
+    "krt_yml_tarinfo",
+    "krt_yml_unpack_error",
     "missing_directory_entries",
     "read_krt",
     "repeated_directory_entries",
@@ -49,11 +51,6 @@ MAX_KRT_BYTES = 500 * 1024 * 1024
 MAX_UNPACKED_BYTES = 2 * 1024**3
 #: Default cap on the number of tar entries read_krt accepts.
 MAX_MEMBERS = 100_000
-
-#: KRE's ``regexp.MustCompile("(^|/)krt.ya?ml$")``, reproduced literally: the dot is unescaped,
-#: so ``krtxyml`` matches too. ``\Z`` stands for Go's ``$``, which (unlike Python's) never
-#: matches before a trailing newline.
-KRT_YML_PATTERN = re.compile(r"(^|/)krt.ya?ml\Z")
 
 _DIR_MODE, _FILE_MODE, _EXEC_MODE = 0o755, 0o644, 0o755
 _CHUNK = 1024 * 1024
@@ -126,7 +123,7 @@ def _order_key(path: str, is_file: bool) -> tuple[int, tuple[str, ...]]:
     # KRE reads the *first* entry matching its krt.yml regex, so a root krt.yml goes before
     # everything else (otherwise e.g. ``docs/krt.yml`` would win). The rest sorts by components,
     # which puts every directory before its contents.
-    first = is_file and "/" not in path and KRT_YML_PATTERN.search(path) is not None
+    first = is_file and "/" not in path and is_krt_yml_name(path)
     return (0 if first else 1, tuple(path.split("/")))
 
 
@@ -263,7 +260,8 @@ def _sniff(head: bytes, label: str) -> None:
 def _gunzip(compressed: BinaryIO, label: str, max_unpacked: int | None) -> BinaryIO:
     # Decompress into a spool first, counting real output bytes: header sizes are attacker
     # controlled, and tarfile would buffer a huge PAX header in memory before we saw it.
-    spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+    # a binary file object, though typeshed does not derive SpooledTemporaryFile from BinaryIO
+    spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))
     total = 0
     try:
         _sniff(compressed.read(512), label)
@@ -447,7 +445,7 @@ def _mkdir_replay(
         lacking = [p for p in _parents(path) if p not in created]
         missing.update(lacking)
         # the content extractor skips krt.yml-like files (it wrote the krt.yml before)
-        if lacking and first_orphan is None and (is_dir or not KRT_YML_PATTERN.search(path)):
+        if lacking and first_orphan is None and (is_dir or not is_krt_yml_name(path)):
             first_orphan = (path, is_dir)
         if is_dir:
             if path in created:
@@ -529,16 +527,49 @@ def repeated_directory_entries(source: str | Path | bytes) -> list[str]:
     return sorted(_mkdir_replay(source)[1])
 
 
-def krt_yml_member(names: Iterable[str]) -> str | None:
+def krt_yml_member(names: Iterable[str], *, root_only: bool = False) -> str | None:
     """The entry KRE would read as the krt.yml: the first name matching ``(^|/)krt.ya?ml$``.
 
-    KRE's regex is reproduced literally (see :data:`KRT_YML_PATTERN`), so the first match may be
-    a nested ``docs/krt.yml`` or even ``krtxyml``; pass names in archive order.
+    This is krtlab's one manifest picker: every reader that chooses a krt.yml (loading a .krt
+    or a project, the KRE stand-in, the deploy client) goes through it. KRE's regex is
+    reproduced literally (see :data:`~krtlab.spec.rules.KRT_YML_PATTERN`), so the first match
+    may be a nested ``docs/krt.yml`` or even ``krtxyml``; pass names in archive order (a folder
+    entry as Go's reader gives it, with its trailing ``/``, never matches).
 
     Args:
         names: tar entry names in archive order.
+        root_only: consider only entries at the archive root. That is krtlab's own reading
+            (:attr:`krtlab.bundle.project.Project.manifest_name`: src paths resolve from the
+            root); where it differs from KRE's pick, :func:`krtlab.bundle.load.load_project`
+            reports it.
 
     Returns:
         The first matching name, or ``None`` (KRE: ``error krt.yml file missing``).
     """
-    return next((n for n in names if KRT_YML_PATTERN.search(n)), None)
+    return next((n for n in names if is_krt_yml_name(n) and not (root_only and "/" in n)), None)
+
+
+def krt_yml_unpack_error(name: str) -> str | None:
+    """KRE's error when the krt.yml it picked is ``name`` (archive name), or None.
+
+    ``extractKrtYaml`` writes that one entry before anything else is unpacked, with
+    ``os.Create`` (no parent folders), so a nested pick fails with this text, wrapped in
+    ``error on KRT Yaml extraction: `` (the extraction folder shown as :data:`KRE_TMP_DIR`).
+    """
+    norm = posixpath.normpath(name)
+    if "/" not in norm:
+        return None
+    where = f"{KRE_TMP_DIR}/{norm}"
+    return f"error creating krt file {where}: open {where}: no such file or directory"
+
+
+def krt_yml_tarinfo(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
+    """The entry of an open tar that KRE reads as the krt.yml (:func:`krt_yml_member`'s pick).
+
+    Python's tarfile drops a folder entry's trailing ``/``; Go's reader (KRE's) keeps it, so a
+    folder named ``krt.yml/`` is not taken for the file.
+    """
+    infos = tar.getmembers()
+    names = [info.name + "/" if info.isdir() else info.name for info in infos]
+    pick = krt_yml_member(names)
+    return None if pick is None else infos[names.index(pick)]

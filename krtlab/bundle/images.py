@@ -55,7 +55,7 @@ def requirement_name(requirement: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def distributions_of_imports() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
 def provides(requirements: Iterable[str]) -> frozenset[str]:

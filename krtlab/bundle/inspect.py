@@ -27,7 +27,11 @@ def summarize(project: Project) -> dict[str, Any]:
     rpcs = (proto.rpcs or {}) if proto is not None and not proto.issues else {}
     nodes = []
     for i, n in enumerate(m.nodes):
-        c = resolve_contract(n.name, n.src, proto, sources, {}) if rpcs else None
+        c = (
+            resolve_contract(n.name, n.src, proto, sources, {})
+            if rpcs and proto is not None
+            else None
+        )
         env = envs.get(n.name)
         runner = kre_py_runner(env.base if env is not None and env.base else n.image)
         found = [f for f in report.findings if f.loc[:2] == ("nodes", i)]
@@ -78,7 +82,10 @@ def summarize(project: Project) -> dict[str, Any]:
 
 def format_summary(data: dict[str, Any]) -> str:
     """The summary as text for a terminal."""
-    short = lambda t: t.rsplit(".", 1)[-1] if t else "?"  # noqa: E731
+
+    def short(t: str | None) -> str:
+        return t.rsplit(".", 1)[-1] if t else "?"
+
     lines = [
         f"version     {data['version'] or '(none)'}",
         f"description {data['description'] or '(none)'}",

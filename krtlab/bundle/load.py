@@ -83,6 +83,7 @@ def _from_archive(path: Path) -> Project:
         _mkdir_replay,
         _scan,
         krt_yml_member,
+        krt_yml_unpack_error,
     )
 
     # one pass over the archive for its files and for how KRE's extractor fares with it
@@ -92,20 +93,39 @@ def _from_archive(path: Path) -> Project:
     files = {name: m.data for name, m in members.items()}
     executables = frozenset(name for name, m in members.items() if m.executable)
     problems: list[Finding] = []
-    kre_pick = krt_yml_member(members)
+    # KRE reads the first entry named like krt.yml; krtlab reads the first at the root (src paths
+    # resolve from there): where the two differ, say so
+    kre_pick, root_pick = krt_yml_member(members), krt_yml_member(members, root_only=True)
     if kre_pick is None:
         raise BundleError(
             f"{path} holds no krt.yml",
         )
-    if kre_pick not in MANIFEST_NAMES:
+    unpack_error = krt_yml_unpack_error(kre_pick)
+    kre = f"KRE 7: error on KRT Yaml extraction: {unpack_error}" if unpack_error else None
+    if kre_pick != root_pick and root_pick is not None:
+        problems.append(
+            Finding(
+                ERROR,
+                "bundle.nested_manifest_first",
+                f"KRE takes {kre_pick!r}, the first entry named like krt.yml in the archive, for "
+                f"the krt.yml, not the root {root_pick} krtlab validates"
+                + (" (and fails to unpack it: its folder does not exist yet)" if kre else ""),
+                file=kre_pick,
+                hint=f"rename or remove {kre_pick}, or rebuild with `krtlab build` (it writes "
+                "the root krt.yml first)",
+                kre=kre,
+            )
+        )
+    elif kre_pick != root_pick:
         problems.append(
             Finding(
                 ERROR,
                 "bundle.manifest_not_at_root",
-                f"krt.yml is at {kre_pick!r}, not at the archive root: KRE reads it but resolves "
-                "every src path from the root",
+                f"krt.yml is at {kre_pick!r}, not at the archive root: KRE unpacks it before "
+                "any folder, so it fails, and it would resolve every src path from the root",
                 file=kre_pick,
                 hint="pack the files of the project folder, not the folder (krtlab build does)",
+                kre=kre,
             )
         )
     missing, repeated = sorted(replay[0]), sorted(replay[1])

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from krtlab.bundle.archive import KRT_YML_PATTERN
+from krtlab.bundle.archive import krt_yml_member
 from krtlab.errors import ProtoError
 from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, RpcFacts, SourceFacts
 from krtlab.spec.findings import ERROR, Finding, Report
 from krtlab.spec.model import Manifest
 from krtlab.spec.pysource import read_python_source
+from krtlab.spec.rules import is_krt_yml_name
 from krtlab.spec.validate import validate
 from krtlab.spec.yamlsrc import ParsedYaml, YamlSyntaxError, parse_yaml
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MANIFEST_NAMES", "Project"]
 
+#: The names a project folder's krt.yml may have (kli's builder: ``krt.yaml`` or ``krt.yml`` at
+#: the source root). Which file KRE reads is :func:`~krtlab.bundle.archive.krt_yml_member`'s rule.
 MANIFEST_NAMES = ("krt.yml", "krt.yaml")
 
 
@@ -51,9 +54,11 @@ class Project:
 
     @property
     def manifest_name(self) -> str:
-        """The krt.yml KRE reads: of ``krt.yml`` and ``krt.yaml`` at the root, the first in the
-        archive (KRE takes the first entry matching ``(^|/)krt.ya?ml$``)."""
-        return next((name for name in self.files if name in MANIFEST_NAMES), "krt.yml")
+        """The krt.yml krtlab reads: KRE's pick (the first entry matching ``(^|/)krt.ya?ml$``,
+        :func:`~krtlab.bundle.archive.krt_yml_member`) among the files at the root, which is
+        what KRE reads once the project is packed (``krtlab build`` writes root krt.yml files
+        first). An archive whose first match is a nested one is reported when loaded."""
+        return krt_yml_member(self.files, root_only=True) or "krt.yml"
 
     @property
     def manifest_text(self) -> str:
@@ -179,7 +184,7 @@ class Project:
                 ),
                 kre=(
                     "KRE 7: error on KRT Yaml extraction: error krt.yml file missing"
-                    if not present and not any(map(KRT_YML_PATTERN.search, self.files))
+                    if not present and krt_yml_member(self.files) is None
                     else None
                 ),
             )
@@ -204,7 +209,7 @@ class Project:
 
     def _manifest_clashes(self) -> list[Finding]:
         """Two files at the root named like krt.yml: KRE reads the first in the archive."""
-        found = [p for p in self.files if "/" not in p and KRT_YML_PATTERN.search(p)]
+        found = [p for p in self.files if "/" not in p and is_krt_yml_name(p)]
         if len(found) < 2:
             return []
         first, others = found[0], " and ".join(found[1:])

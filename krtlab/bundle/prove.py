@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from krtlab.spec.findings import ERROR, Finding
 
@@ -31,7 +32,7 @@ __all__ = ["TIMEOUT_S", "Proof", "prove_imports"]
 
 #: the whole proof (all nodes) must finish within this many seconds
 TIMEOUT_S = 120.0
-_CACHE: dict[str, dict] = {}
+_CACHE: dict[str, dict[str, Any]] = {}
 
 # Runs in the child: import each node as kre-py would, one fork per node, and print one JSON
 # object {src: result}. Node output goes to /dev/null: print() at import is allowed.
@@ -138,8 +139,8 @@ class _Job:
         self.procs = {0: self._spawn(self.batches[0], shared)}
         self.started = time.monotonic()
 
-    def results(self) -> dict[str, dict]:
-        out: dict[str, dict] = {}
+    def results(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         try:
             for i, batch in enumerate(self.batches):
                 out.update(self._wait(i, batch))
@@ -160,14 +161,14 @@ class _Job:
             proc.communicate()
         self._tmp.cleanup()
 
-    def _spawn(self, batch: list[str], shared: dict) -> subprocess.Popen:
+    def _spawn(self, batch: list[str], shared: dict[str, Any]) -> subprocess.Popen[str]:
         command = [sys.executable, "-I", "-c", _CHILD, str(self.root), json.dumps(batch)]
         return subprocess.Popen(
             [*command, json.dumps(shared)], cwd=self.root, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-    def _wait(self, i: int, batch: list[str]) -> dict[str, dict]:
+    def _wait(self, i: int, batch: list[str]) -> dict[str, dict[str, Any]]:
         if i not in self.procs:
             self.procs[i] = self._spawn(batch, {})
         proc = self.procs[i]
@@ -183,7 +184,8 @@ class _Job:
             return {src: {"error": text, "frames": []} for src in batch}
         lines = stdout.strip().splitlines()
         try:
-            return json.loads(lines[-1])
+            answer: dict[str, dict[str, Any]] = json.loads(lines[-1])
+            return answer
         except (IndexError, ValueError):
             text = stderr.strip()[-500:] or "no answer"
             return {src: {"error": text, "frames": []} for src in batch}
@@ -208,7 +210,7 @@ class Proof:
 
     def __init__(self, files: Mapping[str, bytes], nodes: Mapping[str, str]) -> None:
         self.nodes = dict(nodes)
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, dict[str, Any]] = {}
         self.todo: dict[str, str] = {}
         for src in self.nodes.values():
             key = _digest(files, posixpath.dirname(src)) + src
@@ -269,7 +271,7 @@ def prove_imports(
     return Proof(files, nodes).findings(origin)
 
 
-def _hint(result: dict) -> str:
+def _hint(result: dict[str, Any]) -> str:
     error = result.get("error", "")
     if error.startswith(("ModuleNotFoundError", "ImportError")):
         return (

@@ -32,6 +32,7 @@ UNKNOWN_HEALTH = (
 
 def card(dep: Deployment) -> tuple[str, list[tuple[str, str]]]:
     """(status, rows) of ``dep``'s card, asking the server (and the cluster) now."""
+    info: VersionInfo | None
     try:
         info, problem = dep.refresh(), ""
     except DeployError as exc:  # still show what was seen last, and why it is stale

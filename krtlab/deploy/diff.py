@@ -211,7 +211,8 @@ def _node_order(workflow: Mapping[str, Any]) -> list[str]:
     edges = {e.get("fromNode"): e.get("toNode") for e in workflow.get("edges") or ()}
     starts = [i for i in by_id if i not in set(edges.values())]
     if edges and len(starts) == 1:
-        order, current = [], starts[0]
+        order: list[Any] = []
+        current = starts[0]
         while current in by_id and len(order) <= len(by_id):
             order.append(by_id[current])
             current = edges.get(current)

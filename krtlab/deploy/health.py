@@ -124,9 +124,9 @@ def wait_healthy(
             return health
         left = deadline - time.monotonic()
         if left <= 0:
-            seen = ", ".join(f"{n} {h}" for n, h in sorted(waiting.items()))
+            pods = ", ".join(f"{n} {h}" for n, h in sorted(waiting.items()))
             raise DeployTimeout(
-                f"{version}'s pods are not all running after {timeout:g} s: {seen}",
+                f"{version}'s pods are not all running after {timeout:g} s: {pods}",
                 last_status="STARTED",
                 operation=op,
             )

@@ -192,6 +192,7 @@ class KaiServer:
     def _post(self, path: str, body: bytes, headers: dict[str, str], operation: str) -> Any:
         """POST and decode the JSON answer; HTTP and network failures become DeployError."""
         url = self.url + path
+        answer: tuple[int, Mapping[str, str], bytes]
         try:
             if self._transport is None:
                 answer = urllib_transport("POST", url, headers, body, timeout=self.timeout)
@@ -363,10 +364,13 @@ class KaiServer:
     def create_version(self, krt: bytes | str | os.PathLike[str]) -> VersionInfo:
         """Upload a ``.krt`` (its bytes or path). The answer is usually CREATING: KRE checks the
         files asynchronously, so :meth:`wait` for CREATED (or ERROR with ``errors``)."""
-        try:
-            data = bytes(krt) if isinstance(krt, bytes | bytearray) else Path(krt).read_bytes()
-        except OSError as exc:
-            raise DeployError(f"cannot read {krt}: {exc.strerror}") from None
+        if isinstance(krt, bytes | bytearray):
+            data = bytes(krt)
+        else:
+            try:
+                data = Path(krt).read_bytes()
+            except OSError as exc:
+                raise DeployError(f"cannot read {krt}: {exc.strerror}") from None
         return self._mutation("createVersion", "CreateVersionInput", {"file": data})
 
     def _action(self, field: str, name: str, comment: str) -> VersionInfo:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from krtlab.bundle.archive import krt_yml_tarinfo
 from krtlab.errors import AuthError, DeployError
 from krtlab.spec.suggest import did_you_mean
 
@@ -83,7 +84,9 @@ def _reason(status: int) -> str:
 
 def graphql_error(errors: list[Any], operation: str, *, denied: bool = False) -> DeployError:
     """gqlgen's ``errors`` list → DeployError (AuthError for a missing permission)."""
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    first: dict[str, Any] = (
+        errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    )
     message = str(first.get("message", "unknown error"))
     extensions = first.get("extensions") or {}
     code = str(extensions.get("code") or "")
@@ -115,11 +118,9 @@ def krt_version_name(data: bytes) -> str | None:
 
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            members = [m for m in tar.getmembers() if m.isfile() and
-                       m.name.rsplit("/", 1)[-1] in ("krt.yml", "krt.yaml")]  # fmt: skip
-            if not members:
+            first = krt_yml_tarinfo(tar)  # the one KRE reads
+            if first is None or not first.isfile():
                 return None
-            first = min(members, key=lambda m: m.name.count("/"))
             handle = tar.extractfile(first)
             doc = yaml.safe_load(handle.read()) if handle else None
     except (tarfile.TarError, OSError, EOFError, yaml.YAMLError):

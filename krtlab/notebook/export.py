@@ -222,10 +222,12 @@ def _error_from(answer: Mapping[str, Any]) -> KrtlabError:
         from krtlab.spec.findings import Finding, Report
 
         names = set(Finding.__dataclass_fields__)
-        findings = [
-            Finding(**{k: (tuple(v) if k == "loc" else v) for k, v in f.items() if k in names})
-            for f in answer["findings"]
-        ]
+        findings = []
+        for f in answer["findings"]:
+            fields: dict[str, Any] = {k: v for k, v in f.items() if k in names}
+            if "loc" in fields:
+                fields["loc"] = tuple(fields["loc"])
+            findings.append(Finding(**fields))
         return ValidationError(Report.of(findings, answer["subject"]), answer["title"])
     kind, message = answer["type"], answer["message"]
     if kind == "CaptureError":

@@ -27,7 +27,7 @@ from typing import Any
 
 import ipywidgets as W
 from google.protobuf import json_format, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from krtlab.errors import SpecError
@@ -83,9 +83,7 @@ class _Invalid(SpecError):
 
 def message_class(desc: Descriptor) -> type[Message]:
     """The message class of a descriptor (from whatever pool holds it)."""
-    if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.21
-        return message_factory.GetMessageClass(desc)
-    return message_factory.MessageFactory(desc.file.pool).GetPrototype(desc)  # pragma: no cover
+    return message_factory.GetMessageClass(desc)  # protobuf >= 4.21 (the dependency's floor)
 
 
 def field_comments(fileset: Any) -> dict[tuple[str, str], str]:
@@ -110,9 +108,27 @@ def field_comments(fileset: Any) -> dict[tuple[str, str], str]:
     return out
 
 
+def _message_type(fd: FieldDescriptor) -> Descriptor:
+    """The message of a message (or map) field."""
+    assert fd.message_type is not None, fd.full_name
+    return fd.message_type
+
+
+def _enum_type(fd: FieldDescriptor) -> EnumDescriptor:
+    """The enum of an enum field."""
+    assert fd.enum_type is not None, fd.full_name
+    return fd.enum_type
+
+
+def _containing_type(fd: FieldDescriptor) -> Descriptor:
+    """The message a field belongs to."""
+    assert fd.containing_type is not None, fd.full_name
+    return fd.containing_type
+
+
 def _repeated(fd: FieldDescriptor) -> bool:
     flag = getattr(fd, "is_repeated", None)  # protobuf >= 6 drops ``label``
-    return flag if isinstance(flag, bool) else fd.label == _F.LABEL_REPEATED
+    return flag if isinstance(flag, bool) else fd.label == _F.LABEL_REPEATED  # type: ignore[attr-defined]
 
 
 def _is_map(fd: FieldDescriptor) -> bool:
@@ -138,7 +154,8 @@ def _short(fd: FieldDescriptor) -> str:
 def type_label(fd: FieldDescriptor) -> str:
     """The field's type as written in a proto: ``repeated string``, ``map<string, Item>``."""
     if _is_map(fd):
-        key, value = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
+        entry = _message_type(fd)
+        key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
         return f"map<{_short(key)}, {_short(value)}>"
     if _repeated(fd):
         return f"repeated {_short(fd)}"
@@ -177,9 +194,9 @@ def parse_scalar(fd: FieldDescriptor, text: str) -> Any:
     many = _repeated(fd)
     try:
         data: Any = {fd.name: [candidate] if many else candidate}
-        if fd.containing_type.full_name in _WRAPPERS:  # their JSON is the bare value
+        if _containing_type(fd).full_name in _WRAPPERS:  # their JSON is the bare value
             data = candidate
-        holder = json_format.ParseDict(data, message_class(fd.containing_type)())
+        holder = json_format.ParseDict(data, message_class(_containing_type(fd))())
     except (json_format.ParseError, TypeError, ValueError) as exc:
         reason = str(exc).split(" field: ", 1)[-1].split(" at ")[0].rstrip(".")
         raise _Invalid(reason) from None
@@ -192,7 +209,7 @@ def _json_value(fd: FieldDescriptor, value: Any) -> Any:
     if fd.type == _F.TYPE_BYTES:
         return base64.b64encode(value).decode("ascii")
     if fd.type == _F.TYPE_ENUM:
-        known = fd.enum_type.values_by_number.get(value)
+        known = _enum_type(fd).values_by_number.get(value)
         return value if known is None else known.name
     return value
 
@@ -221,6 +238,12 @@ class _Editor:
         self.fd, self.input, self.row = fd, widget, W.HBox([label, widget])
         widget.observe(lambda _: changed(), "value")
 
+    def get(self) -> Any:
+        raise NotImplementedError
+
+    def put(self, value: Any) -> None:
+        raise NotImplementedError
+
 
 class _Scalar(_Editor):
     """One scalar; ``optional`` (proto3) ones are left out while they hold the default."""
@@ -229,7 +252,7 @@ class _Scalar(_Editor):
                  *, optional: bool = False) -> None:  # fmt: skip
         t, self.optional = fd.type, optional
         if t == _F.TYPE_ENUM:
-            widget = W.Dropdown(options=[(v.name, v.name) for v in fd.enum_type.values])
+            widget = W.Dropdown(options=[(v.name, v.name) for v in _enum_type(fd).values])
         elif t == _F.TYPE_BOOL:
             widget = W.Checkbox(value=False, indent=False)
         elif t in _INT_RANGES:
@@ -282,7 +305,7 @@ class _WellKnown(_Editor):
     """Timestamp/Duration/FieldMask as text, wrappers as their scalar, Struct/Any as JSON."""
 
     def __init__(self, fd: FieldDescriptor, label: W.Widget, changed: Callable[[], None]) -> None:
-        self.kind = fd.message_type.full_name
+        self.kind = _message_type(fd).full_name
         if self.kind in _JSON_WKT:
             widget = W.Textarea(placeholder="JSON (empty: not set)", rows=3)
         else:
@@ -299,11 +322,11 @@ class _WellKnown(_Editor):
             except ValueError as exc:
                 raise _Invalid(f"not JSON: {exc}") from None
         elif self.kind in _WRAPPERS:
-            value = parse_scalar(self.fd.message_type.fields_by_name["value"], text)
+            value = parse_scalar(_message_type(self.fd).fields_by_name["value"], text)
         else:
             value = text.strip()
         try:  # checked here so the error names this field, not the whole request
-            json_format.ParseDict(value, message_class(self.fd.message_type)())
+            json_format.ParseDict(value, message_class(_message_type(self.fd))())
         except (json_format.ParseError, ValueError, TypeError) as exc:
             raise _Invalid(str(exc).split(" at ")[0]) from None
         return value
@@ -324,7 +347,7 @@ class _MessageField(_Editor):
                  ctx: _Ctx, *, required: bool = False) -> None:  # fmt: skip
         self.fd, self.ctx, self.changed, self.required = fd, ctx, changed, required
         self.form: MessageForm | None = None
-        recursive = fd.message_type.full_name in ctx.ancestors or len(ctx.ancestors) > 24
+        recursive = _message_type(fd).full_name in ctx.ancestors or len(ctx.ancestors) > 24
         hide = "none" if required else ""
         self.input = W.Checkbox(
             value=required, indent=False, description="set", layout=W.Layout(display=hide)
@@ -339,7 +362,7 @@ class _MessageField(_Editor):
 
     def _build(self) -> MessageForm:
         if self.form is None:
-            self.form = MessageForm(self.fd.message_type, _ctx=self.ctx, _changed=self._touched)
+            self.form = MessageForm(_message_type(self.fd), _ctx=self.ctx, _changed=self._touched)
             self.box.children = (self.form.widget,)
         return self.form
 
@@ -361,7 +384,7 @@ class _MessageField(_Editor):
         if value is not None:
             self._build().fill(value)
         elif self.form is not None:
-            self.form.fill(message_class(self.fd.message_type)())
+            self.form.fill(message_class(_message_type(self.fd))())
         self.input.value = self.required or value is not None
 
 
@@ -380,7 +403,7 @@ class _Rows(_Editor):
     def add(self) -> list[_Editor]:
         """Append a row (a message, or a key and a value) and return its editors."""
         if _is_map(self.fd):
-            entry = self.fd.message_type
+            entry = _message_type(self.fd)
             editors = [_editor(entry.fields_by_name[n], self.ctx, self.changed, required=True)
                        for n in ("key", "value")]  # fmt: skip
         else:
@@ -436,7 +459,7 @@ class _Ctx:
 def _editor(fd: FieldDescriptor, ctx: _Ctx, changed: Callable[[], None], *,
             required: bool = False, single: bool = False) -> _Editor:  # fmt: skip
     """The editor for one field (``single``: one element of a repeated field)."""
-    tip = ctx.comments.get((fd.containing_type.full_name, fd.name), "")
+    tip = ctx.comments.get((_containing_type(fd).full_name, fd.name), "")
     label = _label("" if single else fd.name, fd, tip)
     if single:
         label.value = f"<code>{fd.message_type.name if fd.message_type else _short(fd)}</code>"

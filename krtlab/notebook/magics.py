@@ -174,6 +174,7 @@ class KrtMagics(Magics):
         except KrtlabError as exc:
             raise _shown_as(exc, f"{type(exc).__name__}: {exc}") from None
         if args.as_name:
+            assert self.shell is not None  # magics run in a shell
             self.shell.user_ns[args.as_name] = module
         if args.as_name:
             reach = f"(bound to {args.as_name})"
@@ -225,6 +226,7 @@ class KrtMagics(Magics):
             return json.loads(text)
         except ValueError as json_error:
             try:
+                assert self.shell is not None  # magics run in a shell
                 return self.shell.ev(text)
             except Exception as exc:
                 raise UsageError(

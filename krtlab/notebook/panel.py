@@ -150,10 +150,12 @@ class Panel(W.VBox):
     def _select(self) -> None:
         """(Re)build the form for the selected rpc from the version's current protos."""
         protos = self.version._protos
-        self._registry = protos.registry
+        self._registry = registry = protos.registry
         spec = self._rpcs()[self.rpc]
-        desc = protos.registry.message_class(spec.input_type).DESCRIPTOR
-        self.form = MessageForm(desc, comments=field_comments(protos.fileset))
+        assert registry is not None  # _rpcs() found the rpc: the protos compiled
+        desc = registry.message_class(spec.input_type).DESCRIPTOR
+        # upb's Descriptor (the stubs' other half of the union) is descriptor.Descriptor at run time
+        self.form = MessageForm(desc, comments=field_comments(protos.fileset))  # type: ignore[arg-type]
         self._form_box.children = (self.form.widget,)
         flows = [w.name for w in self.version.workflows.values() if w.entrypoint == self.rpc]
         served_by = f"workflow {', '.join(flows)}" if flows else "no workflow serves it yet"
@@ -281,7 +283,9 @@ class Panel(W.VBox):
         from google.protobuf import json_format
 
         out_type = self._rpcs()[self.rpc].output_type
-        cls = self.version._protos.registry.message_class(out_type)
+        registry = self.version._protos.registry
+        assert registry is not None  # _rpcs() found the rpc: the protos compiled
+        cls = registry.message_class(out_type)
         try:  # the version's own class, so both paths return the same kind of message
             return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
         except json_format.ParseError as exc:

@@ -12,39 +12,12 @@ from __future__ import annotations
 
 import ast
 import linecache
-import os
 import traceback
-from types import TracebackType
+
+from krtlab.authoring.frames import is_user as _is_user
+from krtlab.authoring.frames import user_frames, where
 
 __all__ = ["render", "user_frames", "where"]
-
-_KRTLAB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../krtlab
-
-
-def _is_user(filename: str) -> bool:
-    """A frame of the user's code: a notebook cell, or a file outside krtlab and Python's own
-    libraries."""
-    from krtlab.authoring.capture_source import _cell_numbers
-
-    if filename in _cell_numbers():
-        return True
-    if filename.startswith("<") or not os.path.isabs(filename):
-        return False
-    path = os.path.abspath(filename)
-    if path.startswith(_KRTLAB + os.sep):
-        return False
-    return "site-packages" not in path and f"{os.sep}lib{os.sep}python" not in path
-
-
-def user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
-    """The frames of ``tb`` that are the user's own code, outermost first."""
-    return [f for f in traceback.extract_tb(tb) if _is_user(f.filename)]
-
-
-def where(frame: traceback.FrameSummary) -> str:
-    from krtlab.authoring.capture_source import location
-
-    return location(frame.filename, frame.lineno or 0)
 
 
 def _call_site(exc: BaseException) -> traceback.FrameSummary | None:
@@ -75,7 +48,7 @@ def _proto_literal(frame: traceback.FrameSummary) -> tuple[str, int] | None:
             and isinstance(node.args[0].value, str)
         ):
             literal = node.args[0]
-            return literal.value, literal.lineno
+            return str(literal.value), literal.lineno
     return None
 
 

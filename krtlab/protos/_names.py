@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable
 
 from krtlab.errors import MessageTypeError
+from krtlab.spec.suggest import did_you_mean
 
 __all__ = ["check_ident", "close_matches", "module_stem"]
 
@@ -15,13 +15,10 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def close_matches(name: str, candidates: Iterable[str]) -> str:
-    """Return " Did you mean 'x'?" (up to 3 suggestions) or "" when nothing is close."""
-    found = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-    if not found:
-        return ""
-    quoted = [repr(f) for f in found]
-    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-    return f" Did you mean {listed}?"
+    """Return " Did you mean 'x'?" (up to 3 suggestions) or "" when nothing is close: the
+    sentence form of :func:`krtlab.spec.suggest.did_you_mean`, to append to a message."""
+    hint = did_you_mean(name, candidates)
+    return f" D{hint[1:]}" if hint else ""
 
 
 def module_stem(proto_file: str) -> str:

@@ -144,6 +144,8 @@ class _Builder:
         self.root, self.resolve = root, resolve
         self.depends: dict[str, None] = {}  # ordered sets
         self.imports: dict[str, None] = {}
+        self.enums: dict[type, None] = {}  # of the class being built
+        self.nested: dict[type, None] = {}
 
     def block(self, cls: type, indent: str) -> tuple[list[str], list[FieldSpec]]:
         """Return the lines of ``message cls {...}`` and its fields."""
@@ -241,7 +243,7 @@ class _Builder:
             if known.get(hint.__name__, hint) is not hint:
                 raise self.refuse(hint, "two different Enums with this name in one class")
             self.enums[hint] = None
-            return hint.__name__
+            return str(hint.__name__)
         if hint in _SCALARS:
             return _SCALARS[hint]
         if hint is datetime.datetime:
@@ -251,7 +253,7 @@ class _Builder:
             desc = hint.DESCRIPTOR
             self.imports[desc.file.name] = None
             self.depends[desc.full_name] = None
-            return desc.full_name
+            return str(desc.full_name)
         if hint is self.cls or hint is self.root:
             return hint.__name__  # recursive messages are fine in proto3
         if isinstance(hint, type):

@@ -10,7 +10,7 @@ type names and bytes).
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, TypeGuard
 
 from google.protobuf import descriptor_pool, message, message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor
@@ -29,9 +29,7 @@ __all__ = [
 
 
 def _message_class(desc: Descriptor) -> type[message.Message]:
-    if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.21
-        return message_factory.GetMessageClass(desc)
-    return message_factory.MessageFactory(desc.file.pool).GetPrototype(desc)  # pragma: no cover
+    return message_factory.GetMessageClass(desc)  # protobuf >= 4.21 (the dependency's floor)
 
 
 class Registry:
@@ -193,10 +191,10 @@ def message_module_name(cls: type) -> str:
     """
     if not is_message_class(cls):
         raise SpecError(f"{cls!r} is not a protobuf message class")
-    return module_stem(cls.DESCRIPTOR.file.name)  # type: ignore[attr-defined]
+    return module_stem(cls.DESCRIPTOR.file.name)
 
 
-def is_message_class(obj: object) -> bool:
+def is_message_class(obj: object) -> TypeGuard[type[message.Message]]:
     """Tell whether ``obj`` is a concrete protobuf message class (not an instance)."""
     return (
         isinstance(obj, type)

@@ -215,7 +215,8 @@ def _loaded(version: Version, check: NodeCheck, info: dict[str, Any]) -> None:
 
 
 def _origin(version: Version, where: dict[str, Any]) -> str:
-    cell = version._origins.get(where["file"], {}).get(where.get("line"))
+    line = where.get("line")
+    cell = version._origins.get(where["file"], {}).get(line) if line is not None else None
     return f" (from {cell})" if cell else ""
 
 
@@ -318,7 +319,7 @@ def _blocked(nodes: tuple[str, ...], procs: dict, checks: dict, workflow: str) -
     return ""
 
 
-def _on_runner(version: Version, wf: Any, msg: Message, output_cls: type, procs: dict,
+def _on_runner(version: Version, wf: Any, msg: Message, output_cls: type[Message], procs: dict,
                rc: RequestCheck) -> str | None:  # fmt: skip
     """Send the request through the workflow's node processes; returns the failing node."""
     wire = any_pb2.Any()
@@ -385,13 +386,8 @@ def _notes(result: CheckResult, wanted: dict[str, list[Any]], source: str) -> No
         result.notes.append("not checked: this is not a pass (see the nodes above)")
 
 
-def default_progress() -> Callable[[str], None]:
-    """Progress lines in the notebook cell (Jupyter), else on stderr."""
-    from krtlab.notebook.progress import cell_progress
-
-    shown = cell_progress("krtlab check")
-    if shown is not None:
-        return shown
+def stderr_progress() -> Callable[[str], None]:
+    """Progress lines on stderr (``v.check()`` shows them in the cell in Jupyter instead)."""
 
     def to_stderr(line: str) -> None:
         sys.stderr.write(f"krtlab check: {line}\n")

@@ -35,7 +35,7 @@ _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
 class KreFormatter(logging.Formatter):
     """kre-py's log line: ``2026-11-25T10:00:00.123Z INFO message`` (UTC)."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def __init__(self):
         super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")

@@ -30,7 +30,8 @@ class NodeProcess:
                                       env=environ, cwd=cwd, text=True)  # fmt: skip
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._ready: dict[str, Any] | None = None
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.popen.stdout is not None
@@ -82,4 +83,7 @@ class NodeProcess:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
+        self._reader.join(timeout=5)  # the process ended: its stdout is at EOF
+        if self.popen.stdout is not None and not self._reader.is_alive():
+            self.popen.stdout.close()
         self.stderr.close()

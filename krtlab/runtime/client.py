@@ -15,37 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from krtlab.errors import SpecError
+from krtlab.errors import CallError, ServeError, SpecError
 from krtlab.spec.suggest import did_you_mean
-
-from .procs import ServeError
 
 __all__ = ["CallError", "call", "message_to_dict", "resolve_address", "to_message"]
 
 _MAX_MESSAGE = 64 * 1024 * 1024
-
-
-class CallError(ServeError):
-    """A call answered with a gRPC error.
-
-    Attributes:
-        rpc: the method called.
-        code: the status name (``"INTERNAL"``, ``"UNAVAILABLE"``, ``"DEADLINE_EXCEEDED"``, ...).
-        details: the server's message (``error in 'etl': ...`` for a node exception).
-    """
-
-    def __init__(self, rpc: str, code: str, details: str) -> None:
-        self.rpc, self.code, self.details = rpc, code, details
-        super().__init__(f"{rpc} failed: {code}: {details}")
-
-    @classmethod
-    def from_rpc_error(cls, rpc: str, exc: BaseException) -> CallError:
-        code = getattr(exc, "code", None)
-        details = getattr(exc, "details", None)
-        if callable(code) and callable(details):
-            status = code()
-            return cls(rpc, getattr(status, "name", str(status)), details() or "")
-        return cls(rpc, "UNKNOWN", str(exc))
 
 
 def to_message(cls: Any, request: Any, fields: Mapping[str, Any]) -> Any:
@@ -84,7 +59,8 @@ def message_to_dict(msg: Any) -> dict[str, Any]:
         if "always_print_fields_with_no_presence" in params
         else "including_default_value_fields"  # protobuf < 5.26
     )
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, **{flag: True})
+    options: dict[str, Any] = {flag: True}
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True, **options)
 
 
 def _split(rpc: str) -> tuple[str | None, str]:

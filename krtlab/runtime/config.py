@@ -173,7 +173,7 @@ def resolve_config(
         ("environment", here, os.environ),
     ]
     project = _project_folder(version)
-    for folder in (here,) if project in (None, here) else (here, project):
+    for folder in [here] if project is None or project == here else [here, project]:
         path = os.path.join(folder, ".env")
         layers.append((path, folder, lambda p=path: parse_env_file(p)))
     out = ResolvedConfig()

@@ -47,7 +47,7 @@ class KreFormatter(logging.Formatter):
     """KRE's log format: ``2026-11-25T10:00:00.123Z INFO message`` (UTC, ``WARN`` not
     ``WARNING``) without renaming levels process-wide as kre-py does."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def __init__(self) -> None:
         super().__init__(KRE_LOG_FORMAT, _KRE_DATEFMT)

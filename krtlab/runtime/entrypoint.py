@@ -355,12 +355,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def _message_classes(pool: Any, names: Iterable[str]) -> dict[str, Any]:
     from google.protobuf import message_factory
 
-    get = getattr(message_factory, "GetMessageClass", None)
-    out = {}
-    for name in names:
-        desc = pool.FindMessageTypeByName(name)
-        out[name] = get(desc) if get else message_factory.MessageFactory(pool).GetPrototype(desc)
-    return out
+    # protobuf >= 4.21 (the dependency's floor)
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name)) for name in names
+    }
 
 
 async def _serve(config: dict[str, Any]) -> int:

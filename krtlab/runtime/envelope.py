@@ -86,10 +86,7 @@ def envelope_class() -> Any:
         pool.Add(any_fdp)
         pool.Add(_file_descriptor())
         desc = pool.FindMessageTypeByName("KreNatsMessage")
-        if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.21
-            _CLASS = message_factory.GetMessageClass(desc)
-        else:  # pragma: no cover - protobuf 3.x
-            _CLASS = message_factory.MessageFactory(pool).GetPrototype(desc)
+        _CLASS = message_factory.GetMessageClass(desc)  # protobuf >= 4.21 (the dependency's)
     return _CLASS
 
 

@@ -180,9 +180,12 @@ class _Run(_Request):
 
     __slots__ = ("early", "node", "output_cls", "replied_by")
 
-    def __init__(self, output_cls: type) -> None:
+    def __init__(self, output_cls: type[Message]) -> None:
         super().__init__(False, self._reply)
-        self.output_cls, self.early, self.node, self.replied_by = output_cls, None, "", None
+        self.output_cls = output_cls
+        self.early: Message | None = None
+        self.node = ""
+        self.replied_by: str | None = None
 
     async def _reply(self, message: Any) -> None:
         if not isinstance(message, Message):
@@ -232,7 +235,7 @@ def _blame(plan: _Plan, trace: list[NodeTrace], m: _Mismatch) -> NodeFailed:
 
 def _failing_line(error: NodeFailed) -> str | None:
     """``cell In[4], line 7: return x[k]``: the node's own line that raised."""
-    from krtlab.notebook.tracebacks import user_frames, where
+    from krtlab.authoring.frames import user_frames, where
 
     frames = user_frames(error.cause.__traceback__) if error.cause is not None else []
     if not frames:

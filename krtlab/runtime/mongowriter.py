@@ -132,7 +132,8 @@ def _json_kind(value: Any) -> str:
         return "number"
     if isinstance(value, dict):
         return "object"
-    return {str: "string", list: "array"}.get(type(value), "value")
+    names: dict[type, str] = {str: "string", list: "array"}
+    return names.get(type(value), "value")
 
 
 def _check_insert(coll: str, doc: Any) -> None:
@@ -408,10 +409,13 @@ def attach(
             except (ConnectionError, ValueError) as exc:
                 log.error(f"{WRITER_ID}: Error replaying to the data msg: {exc}")
 
+    def answer(answers: list[tuple[str, bytes]]) -> None:
+        loop.call_soon_threadsafe(publish, answers)
+
     senders = Senders(monitor, inputs) if monitor and inputs else None
     writer = MongoWriter(
         store,
-        lambda answers: loop.call_soon_threadsafe(publish, answers),
+        answer,
         senders=senders,
         logger=logger,
     )

@@ -27,8 +27,11 @@ from .errors import RunError
 from .store import data_dir, shared_store
 
 if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
     from krtlab.authoring.node import Node
     from krtlab.authoring.version import Version, Workflow
+    from krtlab.protos.registry import Registry
 
 _log = logging.getLogger("krtlab.runtime")
 
@@ -60,6 +63,17 @@ class _Plan:
         "warnings",
         "workflow",
     )
+    key: tuple[Any, ...]
+    registry: Registry
+    rpc: str
+    workflow: str
+    input_name: str
+    output_name: str
+    input_cls: type[Message]
+    output_cls: type[Message]
+    config_keys: bool
+    steps: list[_Step]
+    warnings: list[str]
 
 
 class _Cache:
@@ -209,8 +223,10 @@ def _inferred_inputs(version: Version) -> dict[str, str]:
 class _Runtime:
     """One workflow-node occurrence (one KRE worker): its ``ctx``, callable and init state."""
 
-    __slots__ = ("cache", "call", "capture", "ctx", "identity", "init", "is_async", "node")
-    __slots__ += ("ready", "runner", "takes_ctx")
+    __slots__ = (
+        "cache", "call", "capture", "ctx", "identity", "init", "is_async", "node", "ready",
+        "runner", "takes_ctx",
+    )  # fmt: skip
 
     def __init__(
         self, cache: _Cache, workflow: str, node: Node, identity: tuple[Any, ...], runner: Any
@@ -294,7 +310,7 @@ def _runtime(cache: _Cache, workflow: str, node: Node, registry: Any, runner: An
 
 
 def _materialize(version: Version, cache: _Cache) -> None:
-    key = (version._protos.registry, tuple(version._nodes.values()))
+    key: tuple[Any, ...] = (version._protos.registry, tuple(version._nodes.values()))
     key += tuple(map(id, version._assets.values()))
     if cache.bundle_key != key:  # plans of other workflows share the bundle
         write_bundle(version, cache.root / "bundle")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from krtlab.errors import KrtlabError
+from krtlab.errors import ServeError  # defined there; re-exported here
 
 __all__ = [
     "ServeError",
@@ -40,16 +40,12 @@ __all__ = [
 _PR_SET_PDEATHSIG = 1
 
 
-class ServeError(KrtlabError, RuntimeError):
-    """A served version could not start, or failed while running."""
-
-
 def _load_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl  # type: ignore[no-any-return]
+        return libc.prctl
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         return None
 

@@ -106,9 +106,7 @@ class RunResult:
 
     def graph(self) -> Any:
         """The workflow that ran, nodes coloured by status with their durations."""
-        from krtlab.notebook import run_graph
-
-        return run_graph(self.source, self)
+        return self.source._run_graph(self)  # drawn by the notebook stage, through the Version
 
     @property
     def ok(self) -> bool:
@@ -215,6 +213,6 @@ def _as_dict(msg: Any) -> Any:
             msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
     except TypeError:  # protobuf < 5.26 names that option differently
-        return json_format.MessageToDict(
+        return json_format.MessageToDict(  # type: ignore[call-arg]  # protobuf < 5.26's name
             msg, preserving_proto_field_name=True, including_default_value_fields=True
         )

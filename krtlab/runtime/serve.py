@@ -297,9 +297,9 @@ class Service:
             names = _nodes_of(finding, manifest.nodes)
             if not names:
                 report.raise_for_errors()  # a fault of the version itself
-            for node in names:
-                if node.name in served and node.name not in faults:
-                    faults[node.name] = _reason(finding, node, project.manifest_name)
+            for spec in names:
+                if spec.name in served and spec.name not in faults:
+                    faults[spec.name] = _reason(finding, spec, project.manifest_name)
         if all(
             any(n in faults for n in wf.sequential)
             for wf in manifest.workflows
@@ -399,8 +399,9 @@ class Service:
         if rpc not in self._stubs:
             import grpc
 
-            registry = self.version._protos.registry
-            rpcs = self.version._protos.fileset.entrypoint_rpcs(self.version._proto_file) or {}
+            registry, fileset = self.version._protos.registry, self.version._protos.fileset
+            assert registry is not None and fileset is not None  # served: its protos compiled
+            rpcs = fileset.entrypoint_rpcs(self.version._proto_file) or {}
             if rpc not in rpcs:
                 from krtlab.spec.suggest import did_you_mean
 

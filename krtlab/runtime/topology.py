@@ -21,6 +21,7 @@ later are restarted as before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -340,9 +341,9 @@ class Topology:
                 late.append("the mongo-writer (in the entrypoint)")
             names = ", ".join(late)
             raise ServeError(f"not ready after {START_TIMEOUT:g} s: {names}")
-        late = [o for o in self.occurrences if o.state not in ("ready", "down")]
-        procs = [o.proc for o in late if o.proc is not None]
-        for occ in late:
+        stalled = [o for o in self.occurrences if o.state not in ("ready", "down")]
+        procs = [o.proc for o in stalled if o.proc is not None]
+        for occ in stalled:
             self._mark_down(occ, f"it was not ready after {START_TIMEOUT:g} s")
         await asyncio.get_running_loop().run_in_executor(None, stop_processes, procs)
 
@@ -426,7 +427,7 @@ class Topology:
                 raise error from None
         occ.state, occ.started = "starting", time.monotonic()
         loop = asyncio.get_running_loop()
-        occ.unwatch = watch_exit(loop, occ.proc, lambda code, o=occ: self._exited(o, code))
+        occ.unwatch = watch_exit(loop, occ.proc, functools.partial(self._exited, occ))
         if occ.runtime == "go":  # a foreign runner does not announce itself
             task = loop.create_task(self._poll_subscribed(occ, occ.proc))
             self._tasks.add(task)
@@ -577,7 +578,7 @@ class Topology:
         return {
             "nats": {
                 "url": self.nats.url,
-                "pid": self.nats.proc.pid if self.nats.alive() else None,
+                "pid": self.nats.proc.pid if self.nats.proc and self.nats.alive() else None,
             },
             "entrypoint": {k: ep[k] for k in ("pid", "state", "restarts", "last_exit")},
             "mongo_writer": {  # in the entrypoint's process

@@ -8,8 +8,17 @@ import re
 from collections.abc import Mapping
 
 from krtlab.spec import rules
-from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, SourceFacts
-from krtlab.spec.model import Manifest
+from krtlab.spec.checker import Checker
+from krtlab.spec.facts import (
+    FileFacts,
+    NodeContract,
+    NodeEnv,
+    ProtoFacts,
+    RpcFacts,
+    SourceFacts,
+)
+from krtlab.spec.findings import Location
+from krtlab.spec.model import Manifest, NodeSpec, WorkflowSpec
 from krtlab.spec.runner_checks import check_runner
 from krtlab.spec.suggest import did_you_mean
 
@@ -19,7 +28,7 @@ _ELF = b"\x7fELF"
 
 
 def check_sources(
-    check,
+    check: Checker,
     manifest: Manifest,
     files: Mapping[str, FileFacts] | None,
     sources: Mapping[str, SourceFacts],
@@ -53,7 +62,9 @@ def check_sources(
         )
 
 
-def _check_go_src(check, name: str, src: str, files, loc) -> None:
+def _check_go_src(
+    check: Checker, name: str, src: str, files: Mapping[str, FileFacts] | None, loc: Location
+) -> None:
     if src.endswith(".go"):
         check.error(
             "src.go_source",
@@ -87,15 +98,15 @@ def _no_handler_quote(image: str, raw_src: str) -> str:
 
 
 def _check_python_src(
-    check,
-    name,
-    image,
-    src,
+    check: Checker,
+    name: str,
+    image: str,
+    src: str,
     facts: SourceFacts,
-    files,
-    loc,
-    sources=None,
-    env=None,
+    files: Mapping[str, FileFacts] | None,
+    loc: Location,
+    sources: Mapping[str, SourceFacts] | None = None,
+    env: NodeEnv | None = None,
     raw_src: str | None = None,
 ) -> None:
     if facts.syntax_error:
@@ -168,7 +179,7 @@ def resolve_contract(
     if facts is None or facts.handler_line is None:
         return None
 
-    def full(ref):
+    def full(ref: tuple[str, str] | None) -> str | None:
         if ref is None:
             return None
         module, short = ref
@@ -181,7 +192,7 @@ def resolve_contract(
 
 
 def check_contracts(
-    check,
+    check: Checker,
     manifest: Manifest,
     proto: ProtoFacts,
     sources: Mapping[str, SourceFacts],
@@ -214,22 +225,22 @@ def check_contracts(
             hint="package entrypoint;",
         )
     served = {wf.entrypoint for wf in manifest.workflows}
-    for rpc in proto.rpcs.values():
-        if rpc.streaming:
+    for each in proto.rpcs.values():
+        if each.streaming:
             check.error(
                 "proto.streaming",
-                f"rpc {rpc.name} streams; KRE's entrypoint serves unary rpcs only",
+                f"rpc {each.name} streams; KRE's entrypoint serves unary rpcs only",
                 ploc,
                 file=proto.file,
-                line=rpc.line,
+                line=each.line,
             )
-        elif rpc.name not in served:
+        elif each.name not in served:
             check.warning(
                 "proto.rpc_unused",
-                f"rpc {rpc.name} has no workflow; calls to it fail",
+                f"rpc {each.name} has no workflow; calls to it fail",
                 ploc,
                 file=proto.file,
-                line=rpc.line,
+                line=each.line,
             )
 
     nodes = {n.name: n for n in manifest.nodes}
@@ -250,8 +261,18 @@ def check_contracts(
         _check_chain(check, i, wf, rpc, nodes, proto, sources, contracts)
 
 
-def _check_chain(check, i, wf, rpc, nodes, proto, sources, contracts) -> None:
-    expected, producer = rpc.input, f"rpc {rpc.name} receives"
+def _check_chain(
+    check: Checker,
+    i: int,
+    wf: WorkflowSpec,
+    rpc: RpcFacts,
+    nodes: Mapping[str, NodeSpec],
+    proto: ProtoFacts,
+    sources: Mapping[str, SourceFacts],
+    contracts: Mapping[str, NodeContract],
+) -> None:
+    expected: str | None = rpc.input
+    producer = f"rpc {rpc.name} receives"
     for j, name in enumerate(wf.sequential):
         node = nodes.get(name)
         if node is None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from krtlab.errors import SpecError
 
-from .rules import MAX_NAME_LENGTH, check_resource_name
+from .rules import KRE_NAME_LT, MAX_NAME_LENGTH, RESOURCE_NAME, check_resource_name
 from .suggest import did_you_mean
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 PARTS = ("major", "minor", "patch", "pre")
 _CORE_PARTS = ("major", "minor", "patch")
 _FORM = "MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD], e.g. '1.4.2' or '2.0.0-rc.1'"
-_LIMIT = f"a KRE name has at most {MAX_NAME_LENGTH} characters (lt=20)"
+_LIMIT = f"a KRE name has at most {MAX_NAME_LENGTH} characters (lt={KRE_NAME_LT})"
 
 _TAG_RE = re.compile(
     r"^(?P<core>\d+(?:\.\d+)*)"
@@ -59,7 +59,7 @@ _TAG_RE = re.compile(
 _LOOSE_TAG_RE = re.compile(r"\d+(?:[._]\d+)*(?:-[0-9a-z.]+)?(?:\+[0-9a-z.]+)?")
 # <base>-v<core>[-<pre>][--<build>]; the greedy base makes the split the rightmost one possible
 _NAME_RE = re.compile(
-    r"^(?:(?P<base>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)-)?"
+    rf"^(?:(?P<base>{RESOURCE_NAME})-)?"
     r"v(?P<core>\d+(?:-\d+){0,2})"
     r"(?P<pre>(?:-[a-z0-9]+)*)"
     r"(?:--(?P<build>[a-z0-9]+(?:-[a-z0-9]+)*))?$"
@@ -275,7 +275,7 @@ def split_version_name(name: str) -> tuple[str, Tag] | None:
     """``("price-estima", Tag("1", "4", "2"))`` for ``price-estima-v1-4-2``; None when the
     name does not end in a version part. The base is ``""`` when the name is the version part
     alone. The last ``-v<number>`` that starts a valid version part is the split."""
-    m = _NAME_RE.match(name) if isinstance(name, str) else None
+    m = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
     if m is None:
         return None
     pre = tuple(m["pre"][1:].split("-")) if m["pre"] else ()

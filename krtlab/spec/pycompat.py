@@ -18,6 +18,7 @@ runs the code for real under the image's Python.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -202,7 +203,7 @@ def _imports(tree: ast.Module) -> dict[str, str]:
 
 
 def _dotted(expr: ast.expr) -> str | None:
-    parts = []
+    parts: list[str] = []
     while isinstance(expr, ast.Attribute):
         parts.insert(0, expr.attr)
         expr = expr.value
@@ -237,12 +238,18 @@ def _annotation_issues(
 
 def python_issues(text: str, python: Version) -> list[PyIssue]:
     """What in module source ``text`` Python ``python`` (e.g. ``(3, 7)``) cannot run."""
+    return list(_issues(text, tuple(python)))
+
+
+# frozen issues of a text: validate and build check the same sources again
+@functools.lru_cache(maxsize=512)
+def _issues(text: str, python: Version) -> tuple[PyIssue, ...]:
     issue = _syntax(text, python)
     found: list[PyIssue] = [issue] if issue is not None else []
     try:  # the rest is read with this Python's grammar (one syntax error stops the old one)
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
-        return found
+        return tuple(found)
     if python < (3, 8):
         lines = {i.line for i in found}
         found += [PyIssue(line, "syntax", "f-string `{x=}` needs Python 3.8", (3, 8))
@@ -270,9 +277,9 @@ def python_issues(text: str, python: Version) -> list[PyIssue]:
             dotted = _dotted(node)
             if dotted is not None and "." in dotted:
                 head, _, attr = dotted.rpartition(".")
-                module = imports.get(head.split(".")[0])
-                if module is not None:
-                    module = ".".join([module, *head.split(".")[1:]])
+                imported = imports.get(head.split(".")[0])
+                if imported is not None:
+                    module = ".".join([imported, *head.split(".")[1:]])
                     need = _ATTRS.get((module, attr))
                     if need and python < need:
                         found.append(PyIssue(node.lineno, "stdlib", f"{module}.{attr} is new "
@@ -319,4 +326,4 @@ def python_issues(text: str, python: Version) -> list[PyIssue]:
                     continue
                 found += _annotation_issues(expr, python, imports)
     unique = {(i.line, i.message): i for i in found}
-    return sorted(unique.values(), key=lambda i: (i.line, i.message))
+    return tuple(sorted(unique.values(), key=lambda i: (i.line, i.message)))

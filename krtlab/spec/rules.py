@@ -7,26 +7,48 @@ messages lives here too, so findings can quote KRE exactly.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 __all__ = [
     "DEFAULT_ENTRYPOINT_IMAGE",
     "DEFAULT_PY_IMAGE",
     "ENV_VAR_RE",
+    "KRE_NAME_LT",
+    "KRT_YML_PATTERN",
     "MAX_NAME_LENGTH",
+    "RESOURCE_NAME",
+    "RESOURCE_NAME_HELP",
     "RESOURCE_NAME_RE",
     "check_env_var",
     "check_image_reference",
     "check_resource_name",
     "image_repository",
+    "is_krt_yml_name",
+    "name_problem",
     "runner_kind",
     "to_resource_name",
 ]
 
-# engine/admin-api/domain/usecase/krt/validations.go (kre-1.0.0 … kre-7.0.0)
-RESOURCE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# This module is the one place that writes KRE's naming rules down: authoring (krtlab.Version,
+# nodes, workflows, config keys), krt.yml validation, version names (krtlab.spec.names), the
+# CLI and the KRE stand-in all check names through the functions below.
+
+# engine/admin-api/domain/usecase/krt/validations.go (kre-1.0.0 … kre-7.0.0). Go's `$` never
+# matches before a trailing newline (Python's does), so the checks below match whole strings:
+# use them rather than ``RESOURCE_NAME_RE.match``.
+#: A KRE resource name, as a regex fragment (for patterns that embed one).
+RESOURCE_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+RESOURCE_NAME_RE = re.compile(rf"^{RESOURCE_NAME}$")
 ENV_VAR_RE = re.compile(r"^[A-Z0-9]([_A-Z0-9]*[A-Z0-9])?$")
-# `lt=20` on a string: at most 19 characters.
-MAX_NAME_LENGTH = 19
+#: The validator tag on version, node and workflow names: ``lt=20`` (quoted in KRE's messages).
+KRE_NAME_LT = 20
+#: ``lt=20`` on a string: at most 19 characters.
+MAX_NAME_LENGTH = KRE_NAME_LT - 1
+
+#: KRE's ``regexp.MustCompile("(^|/)krt.ya?ml$")`` (``extractKrtYaml`` picks the first tar entry
+#: it matches; ``extractKrtFile`` skips every entry it matches), reproduced literally: the dot is
+#: unescaped, so ``krtxyml`` matches too. ``\Z`` stands for Go's ``$``.
+KRT_YML_PATTERN = re.compile(r"(^|/)krt.ya?ml\Z")
 
 DEFAULT_PY_IMAGE = "konstellation/kre-py:1.23.0"
 DEFAULT_GO_IMAGE = "konstellation/kre-go:1.11.0"
@@ -38,13 +60,34 @@ RESOURCE_NAME_HELP = (
 )
 
 
+def name_problem(name: str) -> Literal["resource-name", "lt"] | None:
+    """The first of KRE's validator tags a version, node or workflow name fails, or None.
+
+    The tags are checked in KRE's order (``resource-name`` then ``lt=20``); an empty name is
+    the caller's business (KRE's ``required``).
+    """
+    if RESOURCE_NAME_RE.fullmatch(name) is None:
+        return "resource-name"
+    if len(name) > MAX_NAME_LENGTH:
+        return "lt"
+    return None
+
+
 def check_resource_name(name: str) -> str | None:
     """Why ``name`` is not a valid KRE resource name, or None."""
-    if not RESOURCE_NAME_RE.match(name):
+    problem = name_problem(name)
+    if problem == "resource-name":
         return "must contain only lowercase letters, digits and '-', and start and end with one"
-    if len(name) > MAX_NAME_LENGTH:
+    if problem == "lt":
         return f"is {len(name)} characters long; KRE allows at most {MAX_NAME_LENGTH}"
     return None
+
+
+def is_krt_yml_name(path: str) -> bool:
+    """Whether KRE takes an archive entry named ``path`` for a krt.yml (:data:`KRT_YML_PATTERN`).
+
+    Which entry KRE *reads* is :func:`krtlab.bundle.archive.krt_yml_member`'s business."""
+    return KRT_YML_PATTERN.search(path) is not None
 
 
 def to_resource_name(text: str) -> str:
@@ -56,7 +99,7 @@ def to_resource_name(text: str) -> str:
 
 def check_env_var(name: str) -> str | None:
     """Why ``name`` is not a valid config variable/file name (KRE's ``env`` tag), or None."""
-    if not ENV_VAR_RE.match(name):
+    if ENV_VAR_RE.fullmatch(name) is None:
         return "must contain only capital letters, digits and underscores"
     return None
 

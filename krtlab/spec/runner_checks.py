@@ -18,7 +18,9 @@ import sys
 from collections.abc import Mapping
 
 from krtlab.spec import rules
-from krtlab.spec.facts import NodeEnv, SourceFacts
+from krtlab.spec.checker import Checker
+from krtlab.spec.facts import FileFacts, NodeEnv, SourceFacts
+from krtlab.spec.findings import Location
 from krtlab.spec.pycompat import python_issues
 from krtlab.spec.runner_image import RUNNER_SHADOWED_MODULES, importable_on_kre_py
 from krtlab.spec.runners import Runner, kre_py_runner, normalize
@@ -47,15 +49,15 @@ def node_runner(image: str, env: NodeEnv | None) -> Runner | None:
 
 
 def check_runner(
-    check,
+    check: Checker,
     name: str,
     image: str,
     src: str,
     facts: SourceFacts,
-    files,
+    files: Mapping[str, FileFacts] | None,
     sources: Mapping[str, SourceFacts] | None,
     env: NodeEnv | None,
-    loc,
+    loc: Location,
 ) -> None:
     """Check node ``name``'s ``src`` (and the own modules it imports) against its runner."""
     runner = node_runner(image, env)
@@ -100,7 +102,18 @@ def _importable(module: str, runner: Runner, env: NodeEnv | None, local: frozens
     )
 
 
-def _imports(check, name, image, runner, env, path, facts, files, local, loc) -> None:
+def _imports(
+    check: Checker,
+    name: str,
+    image: str,
+    runner: Runner | None,
+    env: NodeEnv | None,
+    path: str,
+    facts: SourceFacts,
+    files: Mapping[str, FileFacts] | None,
+    local: frozenset[str],
+    loc: Location,
+) -> None:
     stock = rules.image_repository(image) == "konstellation/kre-py" or (
         env is not None and env.base
     )
@@ -153,7 +166,9 @@ def _imports(check, name, image, runner, env, path, facts, files, local, loc) ->
         )
 
 
-def _versions(check, name: str, runner: Runner, env: NodeEnv, src: str, loc) -> None:
+def _versions(
+    check: Checker, name: str, runner: Runner, env: NodeEnv, src: str, loc: Location
+) -> None:
     """A package the node imports at another version on the image than where it was written."""
     declared = {normalize(_dist(r)) for r in env.requirements}
     for module, dist, here in env.installed:
@@ -174,7 +189,9 @@ def _dist(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
 
 
-def _python(check, name: str, runner: Runner, path: str, facts: SourceFacts, loc) -> None:
+def _python(
+    check: Checker, name: str, runner: Runner, path: str, facts: SourceFacts, loc: Location
+) -> None:
     if not facts.text:
         return
     for issue in python_issues(facts.text, runner.python):
@@ -190,7 +207,9 @@ def _python(check, name: str, runner: Runner, path: str, facts: SourceFacts, loc
         )
 
 
-def _ctx(check, name: str, runner: Runner, path: str, facts: SourceFacts, loc) -> None:
+def _ctx(
+    check: Checker, name: str, runner: Runner, path: str, facts: SourceFacts, loc: Location
+) -> None:
     for member, line in facts.ctx_uses:
         if member.startswith("__") or member in runner.ctx:
             continue

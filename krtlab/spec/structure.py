@@ -12,7 +12,7 @@ from krtlab.spec.suggest import did_you_mean
 __all__ = ["check_structure"]
 
 # KRE 8's V1 validator (``validator/validator_v1.go``) refuses these V2 keys; KRE 3-7 ignore them.
-_V2_KEYS = {
+_V2_KEYS: dict[str, dict[str, str | None]] = {
     "workflow": {
         "exitpoint": 'the field "workflow.exitpoint" is incompatible with version v1',
         "nodes": 'the field "workflow.nodes" is incompatible with version v1',
@@ -34,7 +34,8 @@ def _check_keys(check: Checker, mapping: dict[Any, Any], kind: str, loc: Locatio
         v2 = _V2_KEYS.get(kind, {})
         if key in v2:
             name = mapping.get("name", "")
-            kre = f"KRE 8: {v2[key].format(name=name)}" if v2[key] else None
+            said = v2[key]
+            kre = f"KRE 8: {said.format(name=name)}" if said else None
             check.error(
                 "key.krt_v2",
                 f"'{key}' is a KRT V2 key; a V1 krt.yml cannot use it",

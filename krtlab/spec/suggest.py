@@ -1,4 +1,5 @@
-"""Did-you-mean suggestions shared by every error message."""
+"""Did-you-mean suggestions shared by every error message (krtlab's one helper: the proto,
+runtime, deploy and notebook modules all build theirs here)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """``"did you mean 'gpu'?"`` or None when nothing is close."""
+    """``"did you mean 'gpu'?"`` (``'a', 'b' or 'c'`` for several) or None when nothing is
+    close."""
     found = close_matches(word, candidates)
     if not found:
         return None
-    return "did you mean " + " or ".join(repr(f) for f in found) + "?"
+    quoted = [repr(f) for f in found]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"did you mean {listed}?"

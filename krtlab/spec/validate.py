@@ -10,7 +10,6 @@ Rules are small functions, one concern each: the shape of krt.yml lives in
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,7 +83,8 @@ def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
         return
     name = go_text(check, loc, value)
-    if not rules.RESOURCE_NAME_RE.match(name):
+    problem = rules.name_problem(name)
+    if problem == "resource-name":
         check.error(
             "name.invalid",
             f"{what} {name!r} is not a valid resource name: lowercase letters, digits and '-' "
@@ -93,14 +93,17 @@ def _check_name(check: Checker, value: Any, loc: Location, what: str) -> None:
             hint=f"try {rules.to_resource_name(name)!r}",
             kre=f'KRE 7: Invalid resource name "{name}" at "{go_path(loc)}"',
         )
-    elif len(name) > rules.MAX_NAME_LENGTH:
+    elif problem == "lt":
         check.error(
             "name.too_long",
             f"{what} {name!r} is {len(name)} characters long; KRE allows at most "
             f"{rules.MAX_NAME_LENGTH} (it is used in Kubernetes object names)",
             loc,
             hint=f"try {rules.to_resource_name(name)!r}",
-            kre=f'KRE 7: Invalid length "{name}" at "{go_path(loc)}" must be lower than 20',
+            kre=(
+                f'KRE 7: Invalid length "{name}" at "{go_path(loc)}" must be lower than '
+                f"{rules.KRE_NAME_LT}"
+            ),
         )
 
 
@@ -113,7 +116,8 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                 if isinstance(item, dict):
                     _check_name(check, item.get("name"), (kind, i, "name"), f"{kind[:-1]} name")
 
-    cfg = data.get("config") if isinstance(data.get("config"), dict) else {}
+    config = data.get("config")
+    cfg: dict[Any, Any] = config if isinstance(config, dict) else {}
     for key in ("variables", "files"):
         items = cfg.get(key)
         for i, name in enumerate(items if isinstance(items, list) else []):
@@ -165,7 +169,8 @@ def _check_names(check: Checker, data: dict[Any, Any], manifest: Manifest) -> No
                     )
                 seen[name] = i
 
-    ep = data.get("entrypoint") if isinstance(data.get("entrypoint"), dict) else {}
+    entrypoint = data.get("entrypoint")
+    ep: dict[Any, Any] = entrypoint if isinstance(entrypoint, dict) else {}
     proto = ep.get("proto")
     if isinstance(proto, str) and proto and not proto.endswith(".proto"):
         check.error(
@@ -265,13 +270,10 @@ def _check_references(check: Checker, manifest: Manifest) -> None:
             )
 
 
-# KRE's extractor skips every archive entry matching its krt.yml pattern (dot unescaped).
-_MANIFEST_LIKE = re.compile(r"(^|/)krt.ya?ml$")
-
-
 def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFacts]) -> None:
     for path, facts in files.items():
-        if facts.kind == "file" and "/" in path and _MANIFEST_LIKE.search(path):
+        # KRE's extractor skips every archive entry matching its krt.yml pattern
+        if facts.kind == "file" and "/" in path and rules.is_krt_yml_name(path):
             check.warning(
                 "file.manifest_like",
                 f"{path!r} is named like krt.yml; KRE skips such files when it unpacks the "
@@ -328,9 +330,9 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
                 hint="paths are relative to the bundle root, e.g. src/etl/main.py",
             )
             continue
-        facts = files.get(norm)
+        entry = files.get(norm)
         kre = f"KRE 7: error src File {node.src} for node {node.name} not exists "  # sic
-        if facts is None:
+        if entry is None:
             check.error(
                 "src.missing",
                 f"src file {node.src!r} of node {node.name!r} is not in the project",
@@ -338,11 +340,20 @@ def _check_files(check: Checker, manifest: Manifest, files: Mapping[str, FileFac
                 kre=kre,
                 hint=did_you_mean(norm, [p for p, f in files.items() if f.kind == "file"]),
             )
-        elif facts.kind != "file":
+        elif entry.kind != "file":
             check.error(
                 "src.not_file",
                 f"src {node.src!r} of node {node.name!r} is a "
-                f"{'folder' if facts.kind == 'dir' else facts.kind}, not a regular file",
+                f"{'folder' if entry.kind == 'dir' else entry.kind}, not a regular file",
                 loc,
                 kre=kre,
+            )
+        elif rules.is_krt_yml_name(norm) and norm != check.manifest_file:
+            check.error(
+                "src.manifest_like",
+                f"src {node.src!r} of node {node.name!r} is named like krt.yml: KRE's extractor "
+                "skips such files, so the node's file is never unpacked",
+                loc,
+                kre=kre,
+                hint="rename the file",
             )

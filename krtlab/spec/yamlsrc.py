@@ -7,19 +7,11 @@ from typing import Any
 
 import yaml
 
+from krtlab.errors import YamlSyntaxError  # defined there; re-exported here
 from krtlab.spec.findings import Location
 from krtlab.spec.model import GO_TYPES
 
 __all__ = ["MAX_ALIASED_VALUES", "ParsedYaml", "YamlSyntaxError", "dump_krt_yml", "parse_yaml"]
-
-
-class YamlSyntaxError(Exception):
-    """krt.yml cannot be read (``line`` is 1-based when known; ``code`` names the finding:
-    ``yaml.syntax``, or ``yaml.too_large`` for aliases that expand beyond the limit)."""
-
-    def __init__(self, message: str, line: int | None, code: str = "yaml.syntax") -> None:
-        self.message, self.line, self.code = message, line, code
-        super().__init__(message)
 
 
 @dataclass
@@ -83,8 +75,11 @@ _CONSTRUCTED = {_CORE + t for t in ("bool", "int", "float", "str", "timestamp", 
 # Longer numbers keep their text: Python's int() refuses over 4,300 digits, and a YAML 1.1
 # sexagesimal int (1:00:00:...) costs quadratic time.
 _NUMBERS, _LONGEST_NUMBER = {_CORE + t for t in ("int", "float", "timestamp")}, 1000
-# What may go wrong turning hostile scalar text into a value (a 5,000-digit int, 2023-13-45).
-_SCALAR_ERRORS = (yaml.YAMLError, ValueError, OverflowError, TypeError, ArithmeticError)
+# What may go wrong turning hostile scalar text into a value (a 5,000-digit int, 2023-13-45,
+# `!!bool x`: a KeyError in PyYAML).
+_SCALAR_ERRORS = (
+    yaml.YAMLError, ValueError, OverflowError, TypeError, ArithmeticError, LookupError
+)  # fmt: skip
 _TOO_LARGE = (
     f"krt.yml expands to more than {MAX_ALIASED_VALUES:,} values through its YAML aliases, so "
     "krtlab stops reading it (KRE's yaml.v2 refuses a krt.yml whose fields it reads are mostly "
@@ -231,7 +226,8 @@ class _Reader:
         """A key as yaml.v2 matches it against struct fields: its text (a list or mapping as
         a key is shown as written, shortened)."""
         if isinstance(node, yaml.ScalarNode):
-            return node.value
+            text: str = node.value
+            return text
         written = " ".join(self.text[node.start_mark.index : node.end_mark.index].split())
         return written if len(written) <= 40 else written[:39] + "…"
 

@@ -10,6 +10,8 @@ import io
 import json
 import socket
 import tarfile
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -345,7 +347,7 @@ class Recorder:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self):
         self.server.shutdown()
@@ -557,3 +559,289 @@ def test_version_info_reads_like_the_server_said():
     bare = VersionInfo.from_graphql({"name": "v2", "status": "CREATED"})
     assert str(bare) == "v2 CREATED (0 workflows)"
     assert (bare.description, bare.publication_date, bare.errors) == ("", None, ())
+
+
+# -- through an injected transport: what KaiServer sends and how it reads each answer ----------
+
+
+class Transport:
+    """A transport answering from a list of ``(status, body)`` and recording each request."""
+
+    def __init__(self, *answers):
+        self.answers, self.requests = list(answers), []
+
+    def __call__(self, method, url, headers, body):
+        self.requests.append((method, url, dict(headers), body))
+        status, answer = self.answers.pop(0)
+        raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+        return status, {"Content-Type": "application/json"}, raw
+
+
+SIGNED_IN = (200, {"access_token": "jwt-1"})
+
+
+def test_a_server_has_a_60_s_timeout_per_request_unless_told(monkeypatch):
+    from krtlab.deploy import kai as kai_module
+
+    seen = []
+
+    def transport(method, url, headers, body, *, timeout):
+        seen.append((method, url, timeout))
+        return 200, {}, b'{"access_token": "j"}'
+
+    monkeypatch.setattr(kai_module, "urllib_transport", transport)
+    assert KaiServer("http://k", api_token="t").timeout == 60.0
+    KaiServer("http://k", api_token="t").sign_in()
+    KaiServer("http://k", api_token="t", timeout=5).sign_in()
+    assert seen == [
+        ("POST", "http://k/api/v1/auth/token/signin", 60.0),
+        ("POST", "http://k/api/v1/auth/token/signin", 5),
+    ]
+
+
+@pytest.mark.parametrize("answer", [[{"access_token": "j"}], "j", None, {"access_token": ""}])
+def test_a_sign_in_answer_without_a_session_is_refused(answer):
+    client = KaiServer("http://k", api_token="t", transport=Transport((200, answer)))
+    with pytest.raises(AuthError) as info:
+        client.sign_in()
+    assert (info.value.message, info.value.operation) == (
+        "http://k/api/v1/auth/token/signin gave no access_token", "sign in",
+    )  # fmt: skip
+
+
+def test_trailing_slashes_are_dropped_from_the_url_and_nothing_else():
+    assert KaiServer("http://KAI-BOX//", api_token="t").url == "http://KAI-BOX"
+    assert KaiServer("http://kai.example.com/admin/", api_token="t").url == (
+        "http://kai.example.com/admin"
+    )
+
+
+def test_wait_gives_up_after_600_s_unless_told(clock):
+    with pytest.raises(DeployTimeout) as info:
+        Scripted(["CREATING"]).wait("v1", "CREATED")
+    assert str(info.value) == (
+        "waiting for v1: v1 is still CREATING after 600 s (waiting for CREATED)"
+    )
+    assert sum(clock) == pytest.approx(600)
+
+
+def test_a_missing_permission_is_never_explained_away():
+    class Asked(KaiServer):
+        def versions(self):
+            raise AssertionError("an AuthError needs no context from the server")
+
+    kai = Asked("http://k", api_token="t", runtime_id="r")
+    denied = AuthError("error version not found", operation="StartVersion")
+    assert kai._explain(denied, "v1") is denied
+
+
+def test_ids_and_names_a_server_leaves_out_are_empty():
+    info = VersionInfo.from_graphql(
+        {"name": "v1", "status": "CREATED", "workflows": [{"nodes": [{}]}]}
+    )
+    assert info.workflows[0].id == info.workflows[0].name == ""
+    node = info.workflows[0].nodes[0]
+    assert (node.id, node.name, node.status) == ("", "", "")
+    assert info.id == "" and info.creation_date == ""
+    empty = VersionInfo.from_graphql({})
+    assert (empty.id, empty.name, empty.status, empty.description) == ("", "", "", "")
+
+
+# -- the default transport (urllib): every HTTP answer returned, no answer an OSError -----------
+
+
+@pytest.fixture
+def http_server():
+    """A server answering every method with 404 and a JSON body; records (method, body)."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append((self.command, self.rfile.read(length)))
+            data = b'{"code": "missing", "message": "no such path"}'
+            self.send_response(404)
+            self.send_header("X-Kai", "yes")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_PUT = answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_default_transport_returns_error_answers_with_their_body(http_server):
+    from krtlab.deploy.kai import urllib_transport
+
+    url, seen = http_server
+    status, headers, body = urllib_transport("PUT", url + "/x", {"A": "b"}, b"data")
+    assert (status, headers["X-Kai"], body) == (
+        404,
+        "yes",
+        b'{"code": "missing", "message": "no such path"}',
+    )
+    assert seen == [("PUT", b"data")]
+    err = KaiServer(url, api_token="t").sign_in
+    with pytest.raises(DeployError) as info:
+        err()
+    assert (info.value.message, info.value.code, info.value.status) == (
+        f"{url}/api/v1/auth/token/signin answered 404: no such path", "missing", 404
+    )  # fmt: skip
+
+
+def test_the_default_transport_waits_60_s_when_not_told(monkeypatch):
+    from krtlab.deploy.kai import urllib_transport
+
+    waits = []
+
+    def urlopen(request, timeout):
+        waits.append(timeout)
+        raise urllib.error.URLError(ConnectionRefusedError(111, "refused"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    for kwargs in ({}, {"timeout": 2.5}):
+        with pytest.raises(ConnectionRefusedError):
+            urllib_transport("POST", "http://k", {}, b"", **kwargs)
+    assert waits == [60.0, 2.5]
+
+
+def test_the_default_transport_gives_up_at_its_timeout():
+    import time
+
+    from krtlab.deploy.kai import urllib_transport
+
+    with socket.socket() as quiet:  # accepts connections (the backlog) but never answers
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen()
+        started = time.monotonic()
+        with pytest.raises(OSError):
+            urllib_transport(
+                "POST", f"http://127.0.0.1:{quiet.getsockname()[1]}", {}, b"", timeout=0.3
+            )
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("error", "answer"),
+    [
+        (
+            lambda: urllib.error.HTTPError("u", 500, "m", None, io.BytesIO(b"x")),
+            (500, {}, b"x"),
+        ),
+        (
+            lambda: urllib.error.HTTPError("u", 502, "m", None, None),
+            (502, {}, b""),
+        ),
+    ],
+)
+def test_the_default_transport_reads_error_answers_without_headers_or_body(
+    monkeypatch, error, answer
+):
+    from krtlab.deploy.kai import urllib_transport
+
+    def urlopen(request, timeout):
+        raise error()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert urllib_transport("POST", "http://k", {}, b"") == answer
+
+
+def test_an_error_answer_whose_body_cannot_be_read_has_an_empty_body(monkeypatch):
+    from krtlab.deploy.kai import urllib_transport
+
+    closed = io.BytesIO(b"gone")
+    closed.close()
+
+    def urlopen(request, timeout):
+        raise urllib.error.HTTPError("u", 500, "m", None, closed)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert urllib_transport("POST", "http://k", {}, b"") == (500, {}, b"")
+
+
+def test_no_answer_at_all_is_an_oserror_with_the_reason(monkeypatch):
+    from krtlab.deploy.kai import urllib_transport
+
+    reasons = [ConnectionRefusedError(111, "refused"), "unknown url type: kai"]
+
+    def urlopen(request, timeout):
+        raise urllib.error.URLError(reasons.pop(0))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    with pytest.raises(ConnectionRefusedError):
+        urllib_transport("POST", "http://k", {}, b"")
+    with pytest.raises(OSError) as info:
+        urllib_transport("POST", "http://k", {}, b"")
+    assert type(info.value) is OSError and str(info.value) == "unknown url type: kai"
+
+
+# -- how KaiServer reads each kind of answer ---------------------------------------------------
+
+
+def failing(*args):
+    raise ConnectionResetError("reset by peer")
+
+
+def test_no_answer_names_the_url_and_the_operation():
+    with pytest.raises(DeployError) as info:
+        KaiServer("http://k", api_token="t", transport=failing).sign_in()
+    assert (info.value.message, info.value.operation) == (
+        "cannot reach the KAI Server at http://k/api/v1/auth/token/signin: reset by peer",
+        "sign in",
+    )
+
+
+def test_a_400_answer_is_an_error_and_a_399_is_not():
+    client = KaiServer("http://k", api_token="t", transport=Transport((400, {"message": "bad"})))
+    with pytest.raises(DeployError) as info:
+        client.sign_in()
+    assert (info.value.message, info.value.status) == (
+        "http://k/api/v1/auth/token/signin answered 400: bad",
+        400,
+    )
+    client = KaiServer("http://k", api_token="t", transport=Transport((399, {"access_token": "j"})))
+    assert client.sign_in() == "j"
+
+
+def test_an_empty_answer_reads_as_null():
+    client = KaiServer("http://k", api_token="t", transport=Transport((200, b"")))
+    with pytest.raises(AuthError, match="gave no access_token"):
+        client.sign_in()
+
+
+def test_an_answer_that_is_not_json_is_quoted_up_to_200_bytes():
+    raw = b"<html>" + b"x" * 300
+    client = KaiServer("http://k", api_token="t", transport=Transport((200, raw)))
+    with pytest.raises(DeployError) as info:
+        client.sign_in()
+    assert type(info.value) is DeployError
+    assert info.value.message == f"http://k/api/v1/auth/token/signin answered {raw[:200]!r}"
+    assert info.value.operation == "sign in"
+
+
+def test_a_graphql_answer_that_is_no_object_is_an_error():
+    client = KaiServer(
+        "http://k", api_token="t", runtime_id="r", transport=Transport(SIGNED_IN, (200, [1]))
+    )
+    with pytest.raises(DeployError) as info:
+        client.versions()
+    assert (info.value.message, info.value.operation) == (
+        "http://k/graphql answered [1]",
+        "Versions",
+    )
+
+
+def test_a_config_kre_does_not_say_is_complete_is_not():
+    assert VersionInfo.from_graphql({"config": {"vars": []}}).config_completed is False
+    assert VersionInfo.from_graphql({"config": {"completed": True}}).config_completed is True

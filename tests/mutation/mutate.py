@@ -9,9 +9,10 @@ project, a generated ``pyproject.toml``, mutmut's ``mutants/`` copy and results)
 is never touched. A run then:
 
 1. lets mutmut test the new and changed mutants (its cache keeps every other verdict);
-2. tests the survivors again, since new tests may kill them now;
+2. tests the survivors (and the mutants no test reached) again: new tests may kill them now;
 3. prints each module's score and every surviving mutant as the line it changed, and exits 1
-   when a group's share of survivors is over its budget.
+   when a group's share of survivors is over its budget, or when the group was never run or
+   has mutants not run yet (NOT MEASURED, INCOMPLETE: ``--report`` only prints those).
 
 Surviving counts both mutants that the tests let through and mutants that no test of the group
 reaches. Equivalent mutants (they behave like the original: no test can tell) are listed with
@@ -88,6 +89,8 @@ def prepare(name: str, group: dict, fresh: bool) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     for item in LINKED:
         link = work / item
+        if link.is_symlink() and link.readlink() != REPO / item:
+            link.unlink()  # left by a run from another checkout or a copy of the tests
         if not link.is_symlink():
             link.symlink_to(REPO / item, target_is_directory=True)
     # pytest's settings as the project has them (markers, doctests), mutmut's for this group
@@ -185,7 +188,7 @@ def survivors(work: Path, group: dict) -> list[str]:
     names = []
     for path in mutated_files(work, group):
         meta = json.loads((work / "mutants" / (path + ".meta")).read_text(encoding="utf-8"))
-        names += [k for k, code in meta["exit_code_by_key"].items() if code in SURVIVED]
+        names += [k for k, code in meta["exit_code_by_key"].items() if code in SURVIVED | NO_TESTS]
     return names
 
 
@@ -203,15 +206,16 @@ class Differ:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                     self.defs[item.name] = item
 
-    def _body(self, node: ast.AST) -> list[str]:
-        return self.lines[node.lineno : node.end_lineno]  # after the def line
+    def _lines(self, node: ast.AST, name: str) -> list[str]:
+        lines = self.lines[node.lineno - 1 : node.end_lineno]  # a default argument may change
+        return [line.replace(name, "<f>") for line in lines]
 
     def diff(self, key: str) -> list[str]:
         mutant = key.rpartition(".")[2]
         orig = mutant.rpartition("__mutmut_")[0] + "__mutmut_orig"
         if mutant not in self.defs or orig not in self.defs:
             return []
-        a, b = (self._body(self.defs[orig]), self._body(self.defs[mutant]))
+        a, b = (self._lines(self.defs[orig], orig), self._lines(self.defs[mutant], mutant))
         return [
             line
             for line in difflib.unified_diff(a, b, lineterm="", n=0)
@@ -225,12 +229,21 @@ def function_name(key: str) -> str:
     return name.replace("ǁ", ".").strip(".")
 
 
-def report(name: str, group: dict, work: Path, results: list[ModuleScore], quiet: bool) -> bool:
+def report(name: str, group: dict, work: Path, results: list[ModuleScore], quiet: bool,
+           partial_ok: bool = False) -> bool:  # fmt: skip
+    """Print the group's scores (and survivors); True when its share of survivors is within
+    its budget and it was measured completely (or ``partial_ok``: --report on a partial run)."""
     total = sum(s.counted for s in results)
     surviving = sum(s.surviving for s in results)
+    unchecked = sum(s.unchecked for s in results)
     rate = 100.0 * surviving / total if total else 0.0
     budget = float(group["budget"])
+    if not results:
+        print(f"\n== {name}: NOT MEASURED (no results: run `make mutate GROUP={name}`)")
+        return partial_ok
     print(f"\n== {name}: {surviving} of {total} mutants survive ({rate:.1f}%; budget {budget:g}%)")
+    if unchecked:
+        print(f"   INCOMPLETE: {unchecked} mutants not run (a run stopped or going on): not final")
     for s in results:
         pct = 100.0 * s.surviving / s.counted if s.counted else 0.0
         extra = f", {len(s.equivalent)} equivalent" if s.equivalent else ""
@@ -247,11 +260,10 @@ def report(name: str, group: dict, work: Path, results: list[ModuleScore], quiet
             print(f"\n   -- {s.path}: survivors")
             for key in s.survived + s.no_tests:
                 how = "untested" if key in s.no_tests else "survived"
-                short = key.rpartition(".")[2]
-                print(f"   {short}  ({function_name(key)}, {how})")
+                print(f"   {key}  ({function_name(key)}, {how})")  # as equivalent.md names it
                 for line in differ.diff(key)[:6]:
                     print(f"        {line.strip()[:110]}")
-    return rate <= budget
+    return rate <= budget and (partial_ok or not unchecked)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,10 +298,12 @@ def main(argv: list[str] | None = None) -> int:
                 ok = False
                 continue
             print(f"   {time.monotonic() - started:.0f} s", flush=True)
-        ok = report(name, group, work, scores(work, group, equivalent), args.quiet) and ok
+        results = scores(work, group, equivalent)
+        ok = report(name, group, work, results, args.quiet, partial_ok=args.report) and ok
     if not ok:
-        print("\nover budget: kill the survivors with tests of what a user would notice, or list")
-        print("a mutant that behaves exactly like the original in tests/mutation/equivalent.md")
+        print("\nnot measured, incomplete or over budget: run the group to the end; kill the")
+        print("survivors with tests of what a user would notice, or list a mutant that behaves")
+        print("exactly like the original in tests/mutation/equivalent.md")
     return 0 if ok else 1
 
 

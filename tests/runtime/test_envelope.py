@@ -219,3 +219,8 @@ def test_the_envelope_file_is_the_one_protoc_makes(protoc_class):
     assert ours == theirs
     assert ours.name == "kre_nats_msg.proto" and ours.options.go_package == "kre"
     assert list(ours.dependency) == ["google/protobuf/any.proto"]
+
+
+def test_a_refusal_without_a_size_says_zero():
+    err = env.MessageTooLarge("too large")
+    assert (str(err), err.size) == ("too large", 0)

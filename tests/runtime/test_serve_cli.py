@@ -24,15 +24,33 @@ def env(tmp_path):
     return out
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_started():
+    """The CLI processes a test started: killed if still running, their pipe closed."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def _start_cli(env, tmp_path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krtlab.cli", "serve", str(PRICE), "--port", "0", *extra],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=open(tmp_path / "serve.err", "w"),
-        text=True,
-    )
+    with open(tmp_path / "serve.err", "w") as err:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krtlab.cli", "serve", str(PRICE), "--port", "0", *extra],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    _STARTED.append(proc)
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:

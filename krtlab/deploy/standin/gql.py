@@ -36,6 +36,7 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLList,
+    GraphQLNonNull,
     GraphQLSchema,
     GraphQLSyntaxError,
     OperationDefinitionNode,
@@ -97,7 +98,7 @@ class GraphQLApi:
             raise ValueError(f"no resolver for {', '.join(sorted(missing))}")
         for named in schema.type_map.values():
             if isinstance(named, GraphQLEnumType) and not named.name.startswith("__"):
-                named.serialize = _as_written  # type: ignore[method-assign]
+                named.serialize = _as_written  # type: ignore[assignment]  # answer as written
 
     def execute(
         self,
@@ -271,7 +272,8 @@ def _go_kind(value: Any) -> str:
         return "bool"
     if isinstance(value, (int, float)):
         return "float64"
-    return {str: "string", dict: "map", list: "slice"}.get(type(value), type(value).__name__)
+    go: dict[type, str] = {str: "string", dict: "map", list: "slice"}
+    return go.get(type(value), type(value).__name__)
 
 
 # graphql-core 3.2 quotes names with ', gqlparser with "; its few other differences are below
@@ -369,7 +371,7 @@ def _not_an_array(value: Any, type_: GraphQLInputType, path: list[str | int]) ->
 def _walk_v2_0(value: Any, type_: GraphQLInputType, path: list[str | int]) -> Any:
     if value is None:
         return _OTHER if is_non_null_type(type_) else None
-    nullable = get_nullable_type(type_)
+    nullable = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     if isinstance(nullable, GraphQLList):
         if not isinstance(value, list):
             return path

@@ -45,7 +45,7 @@ def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: KaiHttpServer  # type: ignore[assignment]
+    server: KaiHttpServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -135,7 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts: dict[str, bytes] = {}
         for part in msg.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            parts[str(name)] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            parts[str(name)] = payload if isinstance(payload, bytes) else b""
         operations = json.loads(parts["operations"])
         for key, paths in json.loads(parts.get("map", b"{}")).items():
             if key not in parts:
@@ -158,7 +159,7 @@ class KaiHttpServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> KaiHttpServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="kai-http")

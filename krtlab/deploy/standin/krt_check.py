@@ -17,9 +17,21 @@ from typing import Any
 
 import yaml
 
-from krtlab.bundle.archive import KRT_YML_PATTERN, missing_directory_entries, read_krt
+from krtlab.bundle.archive import (
+    krt_yml_member,
+    krt_yml_tarinfo,
+    krt_yml_unpack_error,
+    missing_directory_entries,
+    read_krt,
+)
 from krtlab.errors import BundleError
-from krtlab.spec.rules import ENV_VAR_RE, RESOURCE_NAME_RE
+from krtlab.spec.rules import (
+    KRE_NAME_LT,
+    RESOURCE_NAME_HELP,
+    check_env_var,
+    is_krt_yml_name,
+    name_problem,
+)
 
 __all__ = ["KrtValidationError", "check_content", "check_sync"]
 
@@ -62,17 +74,18 @@ def _decode(node: yaml.Node | None, spec: Any, errors: list[str]) -> Any:
     null = node is None or (
         isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
     )
-    zero = None if isinstance(spec, list) else ("" if spec == "string" else False)
+    zero: Any = None if isinstance(spec, list) else ("" if spec == "string" else False)
     if isinstance(spec, tuple):
         zero = {go: _decode(None, sub, errors) for _key, go, sub in spec[1]}
     if null:
         return zero
     assert node is not None
-    kind_ok = {
+    kinds: dict[type, bool] = {
         list: isinstance(node, yaml.SequenceNode),
         tuple: isinstance(node, yaml.MappingNode),
         str: isinstance(node, yaml.ScalarNode),
-    }[type(spec)]
+    }
+    kind_ok = kinds[type(spec)]
     if spec == "bool" and kind_ok:
         kind_ok = node.tag == "tag:yaml.org,2002:bool"
     if not kind_ok:
@@ -100,17 +113,21 @@ def _decode(node: yaml.Node | None, spec: Any, errors: list[str]) -> Any:
 
 
 def _find_krt_yml(data: bytes) -> bytes:
-    """KRE's extractKrtYaml: the first entry matching ``(^|/)krt.ya?ml$`` (read, not extracted)."""
+    """KRE's extractKrtYaml: the first entry matching ``(^|/)krt.ya?ml$`` (read, not extracted;
+    a nested one fails as KRE fails to write it)."""
     try:
         raw = gzip.decompress(data)
     except (OSError, EOFError) as exc:
         raise ValueError(f"error Decompressing KRT file: gzip: {exc}") from None
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for info in tar:
-                if KRT_YML_PATTERN.search(info.name):
-                    f = tar.extractfile(info)
-                    return f.read() if f is not None else b""
+            info = krt_yml_tarinfo(tar)
+            if info is not None:
+                unpack_error = krt_yml_unpack_error(info.name)
+                if unpack_error:
+                    raise ValueError(unpack_error)
+                f = tar.extractfile(info)
+                return f.read() if f is not None else b""
     except tarfile.TarError as exc:
         raise ValueError(f"error reading krt file: {exc}") from None
     raise ValueError("error krt.yml file missing")
@@ -156,11 +173,8 @@ def check_sync(data: bytes) -> dict[str, Any]:
 def _name_tags(value: str, ns: str) -> tuple[str, str, str] | None:
     if value == "":
         return ("required", ns, value)
-    if not RESOURCE_NAME_RE.match(value):
-        return ("resource-name", ns, value)
-    if len(value) >= 20:
-        return ("lt", ns, value)
-    return None
+    tag = name_problem(value)
+    return None if tag is None else (tag, ns, value)
 
 
 def _struct_errors(krt: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -174,7 +188,7 @@ def _struct_errors(krt: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(("endswith", "Entrypoint.Proto", ep["Proto"]))
     out.append(("required", "Entrypoint.Image", "") if not ep["Image"] else None)
     for i, var in enumerate(krt["Config"]["Variables"] or []):
-        if not ENV_VAR_RE.match(var):
+        if check_env_var(var) is not None:
             out.append(("env", f"Config.Variables[{i}]", var))
     for kind, extra in (("Nodes", ("Image", "Src")), ("Workflows", ("Entrypoint",))):
         if krt[kind] is None:
@@ -194,7 +208,7 @@ def _details(problems: list[tuple[str, str, str]]) -> str:
         if tag == "required":
             text += f'\n  - The field "{ns}" is required'
         elif tag == "lt":
-            text += f'\n  - Invalid length "{value}" at "{ns}" must be lower than 20'
+            text += f'\n  - Invalid length "{value}" at "{ns}" must be lower than {KRE_NAME_LT}'
         elif tag == "resource-name":
             text += f'\n  - Invalid resource name "{value}" at "{ns}"'
         else:  # the validator's own FieldError text, as KRE prints it
@@ -204,10 +218,7 @@ def _details(problems: list[tuple[str, str, str]]) -> str:
                 f"'{tag}' tag"
             )
     if any(p[0] == "resource-name" for p in problems):
-        text += (
-            "\nThe resource names must contain only lowercase alphanumeric characters or '-', "
-            "e.g. my-resource-name."
-        )
+        text += "\n" + RESOURCE_NAME_HELP
     return text
 
 
@@ -225,10 +236,14 @@ def check_content(data: bytes, krt: dict[str, Any]) -> tuple[list[str], bool]:
             "error on KRT content extraction: error creating krt file "
             f"{first}: open {first}: no such file or directory",
         ], False
+    # the content extractor skips every entry named like krt.yml: only the one extractKrtYaml
+    # wrote before (into the same folder) is there
+    extracted = {name for name in members if not is_krt_yml_name(name)}
+    extracted.update(name for name in [krt_yml_member(members)] if name and "/" not in name)
     errors = [
         f"error src File {n['Src']} for node {n['Name']} not exists "
         for n in krt["Nodes"] or []
-        if posixpath.normpath(n["Src"]).lstrip("/") not in members
+        if posixpath.normpath(n["Src"]).lstrip("/") not in extracted
     ]
     if errors:
         errors = ["error processing krt", "error on KRT Src validation", *errors]

@@ -70,7 +70,7 @@ def _discovery(path: str, address: str) -> dict[str, Any] | None:
         "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
         "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
     }
-    return {
+    answers: dict[str, dict[str, Any]] = {
         "/version": {
             "major": "1", "minor": "29", "gitVersion": _GIT_VERSION,
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -85,7 +85,8 @@ def _discovery(path: str, address: str) -> dict[str, Any] | None:
         "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]},
         "/apis/apps": {"kind": "APIGroup", "apiVersion": "v1", **group},
         "/apis/apps/v1": _resource_list("apps/v1", apps),
-    }.get(path.rstrip("/") or "/")  # fmt: skip
+    }  # fmt: skip
+    return answers.get(path.rstrip("/") or "/")
 
 
 def _object(kind: str, api_version: str, metadata: dict, **rest: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ decides which arguments exist and are required.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from krtlab.deploy.standin.auth import Auth, User, _rfc3339
@@ -158,7 +159,7 @@ def build_schema(runtime: Runtime, auth: Auth, entrypoint: str, base_url: str, *
     if kre not in KRE_VERSIONS:
         raise ValueError(f"no KRE {kre!r} schema: use one of {', '.join(KRE_VERSIONS)}")
     api = _Api(runtime, auth, entrypoint, base_url, namespace)
-    resolvers = {
+    resolvers: dict[str, Callable[..., Any]] = {
         "Query.me": api.q_me,
         "Query.runtime": api.q_runtime,
         "Query.runtimes": api.q_runtimes,
