@@ -4,10 +4,13 @@ the kre-py runner's protobuf (3.13.0)."""
 from __future__ import annotations
 
 import fcntl
+import gzip
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,20 @@ def build_pb313_python() -> Path:
         if not _has_pb313(python):
             pytest.fail(f"{python} does not import protobuf {PB313_VERSION}")
     return python
+
+
+def tar_bytes(entries, *, gz: bool = True, format: int = tarfile.DEFAULT_FORMAT) -> bytes:
+    """A tar archive (gzip-compressed unless ``gz=False``) of ``(name, data)`` entries in the
+    order given, exactly as named (``data`` None: a directory entry): archives krtlab did not
+    write, for the reading side."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=format) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), mtime=0) if gz else buf.getvalue()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
-import tarfile
 
 import pytest
 
 from krtlab.bundle.load import load_project
 from krtlab.bundle.project import Project
 from krtlab.cli import main
+from tests.support import tar_bytes
 
 from .conftest import EXAMPLES
 
@@ -345,17 +343,7 @@ BROKEN_KRT_YMLS = [
 
 
 def _krt(entries: list[tuple[str, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue())
+    return tar_bytes(entries)
 
 
 def test_every_quoted_message_names_who_says_it(tmp_path):

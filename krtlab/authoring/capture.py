@@ -125,8 +125,10 @@ class Captured:
     def module_name_for(self, module: str) -> str:
         """The name of ``module`` in the generated module, adding ``import module`` if needed."""
         records = {*self._records, *self._extra.values()}
-        found = next((r.bound for r in records if (r.module, r.attr) == (module, "")), None)
-        return found or self._add(module, "", module.rsplit(".", 1)[-1])
+        for r in records:
+            if (r.module, r.attr) == (module, ""):
+                return r.alias or module  # `import os.path` binds `os`: `os.path` names it
+        return self._add(module, "", module.rpartition(".")[2])
 
 
 def capture(

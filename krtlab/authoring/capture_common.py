@@ -9,6 +9,7 @@ import re
 from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, count
 from types import ModuleType
 from typing import Any
 
@@ -35,7 +36,7 @@ def _identifiers(texts: Iterable[str]) -> set[str]:
 
 
 def _fresh(base: str, taken: set[str]) -> str:
-    return next(n for n in [base, *(f"{base}_{i}" for i in range(2, 999))] if n not in taken)
+    return next(n for n in chain([base], (f"{base}_{i}" for i in count(2))) if n not in taken)
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -100,7 +101,7 @@ def _plain(fn: Any) -> Any:
 
 
 def _snippet(stmt: Statement) -> str:
-    text = ast.unparse(stmt.node).splitlines()[0] if stmt.node else ""
+    text = ast.unparse(stmt.node).splitlines()[0]
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -82,12 +82,8 @@ class Statement:
         )
         if shared:
             segment = ast.get_source_segment("".join(lines), node) or ""
-            return segment.rstrip() + "\n", node.lineno
-        while (
-            start > 1
-            and lines[start - 2].lstrip().startswith("#")
-            and not lines[start - 2].startswith((" ", "\t"))
-        ):
+            return segment + "\n", node.lineno
+        while start > 1 and lines[start - 2].startswith("#"):  # comments above, not indented
             start -= 1
         return "".join(lines[start - 1 : end]).rstrip() + "\n", start
 
@@ -258,7 +254,6 @@ class History:
     """The top-level statements of some code units, in the order they ran."""
 
     def __init__(self, units: list[Unit]) -> None:
-        self.units = units
         self._bindings: dict[str, list[Binding]] = {}
         self._changes: dict[str, list[Change]] = {}
         self._stars: list[tuple[Statement, str]] = []
@@ -310,7 +305,7 @@ class History:
 
 def _unit(filename: str) -> Unit | None:
     lines = linecache.getlines(filename)
-    tree = _parse("".join(lines)) if lines else None
+    tree = _parse("".join(lines))  # no lines (a cell gone from the cache): nothing bound there
     return Unit(filename, tuple(lines), tree) if tree is not None else None
 
 
@@ -357,13 +352,10 @@ def reads_files(node: ast.stmt, folders: list[str]) -> str | None:
                 return f"{ast.unparse(func)}(...)"
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             text = sub.value
-            if not text or len(text) > 400 or "\n" in text or "\0" in text:
+            if len(text) > 400 or "\n" in text:  # text, not a file name
                 continue
-            bases = [""] if os.path.isabs(text) else folders
-            for base in bases:
-                try:
-                    if os.path.isfile(os.path.join(base, text)):
-                        return repr(text)
-                except (OSError, ValueError):
-                    continue
+            # isfile() is False for "" and for what no file can be called (NUL, too long);
+            # join() keeps an absolute path as it is
+            if any(os.path.isfile(os.path.join(base, text)) for base in folders):
+                return repr(text)
     return None

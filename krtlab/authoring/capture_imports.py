@@ -147,7 +147,7 @@ class Imports:
             else:
                 module, attr = alias.name.split(".")[0], ""
             if not claim:
-                self._record(name, module, attr, where)
+                self._record(name, module, attr)
                 return None
             self._import(name, module, attr, where)
             return None
@@ -164,11 +164,11 @@ class Imports:
             raise self._error(name, where, "it is the notebook/script module itself")
         if not attr and "." in module and name == module.rsplit(".", 1)[1]:
             module, attr = module.rsplit(".", 1)  # from os import path
-        record = self._record(name, module, attr, where)
+        record = self._record(name, module, attr)
         self._claim(name, ("import", record.module, record.attr), where)
         return None
 
-    def _record(self, name: str, module: str, attr: str, where: str) -> ImportLine:
+    def _record(self, name: str, module: str, attr: str) -> ImportLine:
         from krtlab.authoring.local_modules import module_origin
 
         record = ImportLine(module, attr, "" if name == (attr or module) else name)

@@ -67,9 +67,7 @@ def order_items(
         if not ready:  # a cycle (functions calling each other at import): the notebook's order
             best = min((i for i in listed if i.key not in placed), key=rank)
             ready.append((rank(best), best.key))
-        _, key = heapq.heappop(ready)
-        if key in placed:
-            continue
+        _, key = heapq.heappop(ready)  # never twice: a key is pushed once, and only unplaced
         placed.add(key)
         done.append(items[key])
         for other in after[key]:
@@ -81,13 +79,9 @@ def order_items(
 
 def origins(item: Item, text: str) -> tuple[str, ...]:
     """Where each line of an item's rendered ``text`` came from ("" where nothing does)."""
-    count = len(text.splitlines())
     source = item.source
     if source is None:
-        return ("",) * count
-    kept = [
-        source.where(i)
-        for i in range(1, len(source.text.splitlines()) + 1)
-        if not any(i in r for r in item.drop)
-    ]
-    return tuple((kept + [""] * count)[:count])
+        return ("",) * len(text.splitlines())
+    # the rendered text is the source's lines without the dropped ones (renames keep lines)
+    lines = range(1, len(source.text.splitlines()) + 1)
+    return tuple(source.where(i) for i in lines if not any(i in r for r in item.drop))

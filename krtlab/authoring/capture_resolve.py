@@ -398,23 +398,16 @@ class Capturer(Statements, Imports):
 
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""
-        kind = binding.kind if binding is not None else ""
-        if (
-            binding is not None
-            and kind in (DEF, CLASS)
-            and getattr(binding.stmt.node, "name", None) == name
-        ):
+        if binding is not None and binding.kind in (DEF, CLASS):  # `def name` / `class name`
             source = None
-            if kind == CLASS and target.__name__ == name:
+            if binding.kind == CLASS and target.__name__ == name:
                 text, first = binding.stmt.text()
                 source = statement_source(name, text, binding.stmt.unit.filename, first)
-                if not source.is_def:
-                    source = None
             key = self._define(target, where, source=source)
             if target.__name__ != name:  # def f ... then f = g? the statement is the def
                 self._claim(name, key, where)
             return key
-        if binding is not None and binding.single and kind not in (DEF, CLASS):
+        if binding is not None and binding.single:
             return self._statement(name, binding, ns, where)  # Pair = namedtuple(...), h = f
         if inspect.isfunction(target) and target.__name__ == "<lambda>":
             raise self._error(name, where, "it is a lambda made without a single statement "

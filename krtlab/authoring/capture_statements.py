@@ -96,12 +96,11 @@ class Statements:
             return
         for change in history.changes(name, after=stmt.pos):
             if may_change(value, change, self._class_statement):
-                what = ast.unparse(change.stmt.node).splitlines()[0][:60]
                 raise self._error(name, where, (
                     f"it is made by {stmt.where()} (`{_snippet(stmt)}`), and {change.where()} "
-                    f"may change it afterwards (`{what}`); the runner would only re-run the "
-                    "first. Make the change part of the statement that creates it (or do it in "
-                    "init(ctx) with ctx.set(...)) and export again"
+                    f"may change it afterwards (`{_snippet(change.stmt)}`); the runner would "
+                    "only re-run the first. Make the change part of the statement that creates "
+                    "it (or do it in init(ctx) with ctx.set(...)) and export again"
                 ), at=change.where())  # fmt: skip
 
     def _class_statement(self, cls: type) -> ast.ClassDef | None:
@@ -171,7 +170,7 @@ class Statements:
             return None  # literal containers holding other things: a statement or a value
         if len(text) > _MAX_LITERAL:
             raise self._error(name, where, self._too_large(text))
-        key = ("const", name)
+        key = ("const", name, text)  # two modules' LIMIT = 5 and LIMIT = 4 cannot share a name
         pos = binding.stmt.pos if binding is not None else NOWHERE
         self.items.setdefault(key, Item(key, "const", (name,), pos, text=text))
         self._claim(name, key, where)

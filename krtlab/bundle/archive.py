@@ -280,10 +280,9 @@ def _gunzip(compressed: BinaryIO, label: str, max_unpacked: int | None) -> Binar
         raise
     except _DECODE_ERRORS as exc:
         spool.close()
-        reason = f"corrupt or truncated gzip data ({exc or type(exc).__name__})"
+        reason = f"corrupt or truncated gzip data ({str(exc) or type(exc).__name__})"
         raise _not_a_krt(label, reason) from exc
-    spool.seek(0)
-    return spool
+    return spool  # _scan_tar reads it from the start
 
 
 def _normalize(name: str, label: str) -> str:
@@ -308,7 +307,7 @@ def _kind(info: tarfile.TarInfo, name: str, label: str) -> bool:
         return False
     what = _SPECIAL.get(info.type, f"an entry of tar type {info.type!r}")
     where = posixpath.normpath(posixpath.join(KRE_TMP_DIR, name))  # Go's filepath.Join
-    kre = _KRE_TYPE_ERROR.format(code=info.type[0] if info.type else 0, name=where)
+    kre = _KRE_TYPE_ERROR.format(code=info.type[0], name=where)
     raise UnsafeArchiveError(
         f"{label}: member {name!r} is {what}; a .krt may hold only directories and regular "
         f"files (KRE's extractor fails with {kre!r})",
@@ -336,7 +335,9 @@ def _scan(source: str | Path | bytes, limits: _Limits, *, with_data: bool) -> _S
         except KrtlabError:
             raise
         except _DECODE_ERRORS as exc:
-            reason = f"the gzip content is not a valid tar archive ({exc or type(exc).__name__})"
+            reason = (
+                f"the gzip content is not a valid tar archive ({str(exc) or type(exc).__name__})"
+            )
             raise _not_a_krt(label, reason) from exc
 
 
@@ -371,12 +372,9 @@ def _scan_tar(spool: BinaryIO, label: str, max_members: int | None, with_data: b
                 continue
             if info.offset_data + info.size > end:
                 raise tarfile.ReadError(f"unexpected end of data in {name!r}")
-            data = b""
-            if with_data:
-                extracted = tar.extractfile(info)
-                data = extracted.read() if extracted is not None else b""
-                if len(data) != info.size:
-                    raise tarfile.ReadError(f"unexpected end of data in {name!r}")
+            # all there: the check above keeps its data inside the spool
+            extracted = tar.extractfile(info) if with_data else None
+            data = extracted.read() if extracted is not None else b""
             result.files[path] = Member(path, data, executable=bool(info.mode & 0o111))
         _check_end(spool, tar.offset)
     return result

@@ -35,8 +35,9 @@ def render_docs(v: Any) -> str:
             f"{_short(c.input) if c and c.input else '?'} | "
             f"{_short(c.output) if c and c.output else '?'} | `{node.src}` |"
         )
+    out.append("")  # a table ends at a blank line: what follows is not one more row
     if fileset is not None:
-        out += ["", "## Messages", ""]
+        out += ["## Messages", ""]
         for name in fileset.files:
             for full in fileset.messages(name):
                 desc = v._protos.registry.message_class(full).DESCRIPTOR
@@ -55,7 +56,7 @@ def render_docs(v: Any) -> str:
 
 
 def _short(full: str) -> str:
-    return full.rsplit(".", 1)[-1]
+    return full.rpartition(".")[2]
 
 
 _SCALARS = {

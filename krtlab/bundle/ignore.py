@@ -93,8 +93,8 @@ def _compile(pattern: str) -> re.Pattern[str]:
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
         if segment == "**":
-            if parts and parts[-1] == "(?:[^/]+/)*":
-                continue  # "**/**" is the same as "**"
+            if not last and segments[index + 1] == "**":
+                continue  # "**/**" is the same as "**": the last one decides
             # A trailing "**" matches one level; anything deeper is inside a matched directory.
             parts.append("[^/]+" if last else "(?:[^/]+/)*")
         else:
@@ -141,8 +141,8 @@ class IgnoreRules:
         body = pattern.lstrip("/").rstrip("/")
         while body.startswith("./"):
             body = body[2:].lstrip("/")
-        # "/" alone (or "./") would name the root itself: match nothing rather than everything.
-        return (_compile(body) if body else re.compile(r"(?!)"), dir_only)
+        # "/" alone (or "./") would name the root itself: its empty pattern matches no path.
+        return _compile(body), dir_only
 
     @classmethod
     def parse(cls, text: str, *, defaults: bool = True) -> IgnoreRules:
@@ -238,7 +238,7 @@ def collect_files(root: str | Path, rules: IgnoreRules | None = None) -> list[st
     while pending:
         rel_dir = pending.pop()
         try:
-            with os.scandir(base / rel_dir if rel_dir else base) as it:
+            with os.scandir(base / rel_dir) as it:
                 entries = list(it)
         except OSError as exc:
             raise BundleError(f"cannot list {base / rel_dir}: {exc.strerror or exc}") from exc
@@ -271,7 +271,7 @@ def collect_files(root: str | Path, rules: IgnoreRules | None = None) -> list[st
 
 def _check_name(base: Path, rel: str) -> None:
     try:
-        rel.encode("utf-8")
+        rel.encode()
     except UnicodeEncodeError:
         raise BundleError(
             f"{base / rel!r}: file name is not valid UTF-8; rename it or add it to {IGNORE_FILE}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -124,7 +125,7 @@ def read_dockerfiles(files: Mapping[str, bytes]) -> dict[str, str]:
     for path, data in files.items():
         if not (path.startswith("images/") and path.endswith("/Dockerfile")):
             continue
-        text = data.decode("utf-8", errors="replace")
+        text = data.decode(errors="replace")
         name = re.search(r"^# image: (\S+)", text, re.M)
         base = re.search(r"^FROM\s+(\S+)", text, re.M)
         if name and base:
@@ -138,13 +139,11 @@ def envs_from_files(files: Mapping[str, bytes], manifest: Manifest) -> dict[str,
     bases = read_dockerfiles(files)
     envs = {}
     for node in manifest.nodes:
-        folder = node.src.rsplit("/", 1)[0] if "/" in node.src else ""
-        text = files.get(f"{folder}/requirements.txt", b"").decode("utf-8", errors="replace")
-        reqs = tuple(
-            line.split("#", 1)[0].strip()
-            for line in text.splitlines()
-            if line.split("#", 1)[0].strip()
-        )
+        # files are keyed by normalized paths: `src: ./src/n/main.py` reads src/n/requirements.txt
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(node.src), "requirements.txt"))
+        text = files.get(path, b"").decode(errors="replace")
+        lines = (line.partition("#")[0].strip() for line in text.splitlines())
+        reqs = tuple(line for line in lines if line)
         base = bases.get(node.image)
         if base is not None or reqs:
             try:

@@ -21,10 +21,10 @@ def summarize(project: Project) -> dict[str, Any]:
 
     m = project.manifest
     envs = envs_from_files(project.files, m)
-    report = project.validate(envs=envs)
+    report = project.validate()  # with the same envs, read from the same files
     proto = project.proto_facts()
     sources = project.source_facts()
-    rpcs = (proto.rpcs or {}) if proto is not None and not proto.issues else {}
+    rpcs = (proto.rpcs or {}) if proto is not None else {}  # a proto with issues has no rpcs
     nodes = []
     for i, n in enumerate(m.nodes):
         c = (
@@ -35,7 +35,7 @@ def summarize(project: Project) -> dict[str, Any]:
         env = envs.get(n.name)
         runner = kre_py_runner(env.base if env is not None and env.base else n.image)
         found = [f for f in report.findings if f.loc[:2] == ("nodes", i)]
-        src = posixpath.normpath(n.src) if n.src else ""
+        src = posixpath.normpath(n.src)  # "." for no src: no file, no folder
         folder = posixpath.dirname(src)
         # the node's own modules beside its src (copied from beside the notebook on export)
         modules = sorted(
@@ -51,7 +51,7 @@ def summarize(project: Project) -> dict[str, Any]:
                 "image": n.image,
                 "gpu": n.gpu,
                 "src": n.src,
-                "size": len(project.files.get(posixpath.normpath(n.src), b"")) if n.src else 0,
+                "size": len(project.files.get(src, b"")),
                 "input": c.input if c else None,
                 "output": c.output if c else None,
                 "modules": modules,
@@ -84,7 +84,7 @@ def format_summary(data: dict[str, Any]) -> str:
     """The summary as text for a terminal."""
 
     def short(t: str | None) -> str:
-        return t.rsplit(".", 1)[-1] if t else "?"
+        return t.rpartition(".")[2] if t else "?"
 
     lines = [
         f"version     {data['version'] or '(none)'}",

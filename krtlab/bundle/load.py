@@ -35,7 +35,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
 
 
 def _from_dir(root: Path, label: str | None = None, manifest: str | None = None) -> Project:
-    from .ignore import IgnoreRules, collect_files
+    from .ignore import collect_files
 
     if manifest is None and not any((root / n).is_file() for n in MANIFEST_NAMES):
         nested = sorted(
@@ -45,7 +45,7 @@ def _from_dir(root: Path, label: str | None = None, manifest: str | None = None)
         raise BundleError(f"{root} has no krt.yml at its root{hint}")
     files: dict[str, bytes] = {}
     executables = set()
-    for rel in collect_files(root, IgnoreRules.from_dir(root)):
+    for rel in collect_files(root):  # its .krtignore and the default excludes
         full = root / rel
         try:
             files[rel] = full.read_bytes()
@@ -100,25 +100,24 @@ def _from_archive(path: Path) -> Project:
         raise BundleError(
             f"{path} holds no krt.yml",
         )
-    unpack_error = krt_yml_unpack_error(kre_pick)
-    kre = f"KRE 7: error on KRT Yaml extraction: {unpack_error}" if unpack_error else None
-    if kre_pick != root_pick and root_pick is not None:
-        problems.append(
-            Finding(
+    if kre_pick != root_pick:
+        # names are normalized, so KRE's pick is below the root here, and KRE fails to unpack
+        # it: it writes the krt.yml before any folder exists
+        kre = f"KRE 7: error on KRT Yaml extraction: {krt_yml_unpack_error(kre_pick)}"
+        if root_pick is not None:
+            finding = Finding(
                 ERROR,
                 "bundle.nested_manifest_first",
                 f"KRE takes {kre_pick!r}, the first entry named like krt.yml in the archive, for "
-                f"the krt.yml, not the root {root_pick} krtlab validates"
-                + (" (and fails to unpack it: its folder does not exist yet)" if kre else ""),
+                f"the krt.yml, not the root {root_pick} krtlab validates (and fails to unpack "
+                "it: its folder does not exist yet)",
                 file=kre_pick,
                 hint=f"rename or remove {kre_pick}, or rebuild with `krtlab build` (it writes "
                 "the root krt.yml first)",
                 kre=kre,
             )
-        )
-    elif kre_pick != root_pick:
-        problems.append(
-            Finding(
+        else:
+            finding = Finding(
                 ERROR,
                 "bundle.manifest_not_at_root",
                 f"krt.yml is at {kre_pick!r}, not at the archive root: KRE unpacks it before "
@@ -127,7 +126,7 @@ def _from_archive(path: Path) -> Project:
                 hint="pack the files of the project folder, not the folder (krtlab build does)",
                 kre=kre,
             )
-        )
+        problems.append(finding)
     missing, repeated = sorted(replay[0]), sorted(replay[1])
     orphan_kre, repeated_kre = _kre_texts(replay)
     if missing:

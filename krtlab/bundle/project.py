@@ -62,8 +62,7 @@ class Project:
 
     @property
     def manifest_text(self) -> str:
-        raw = self.files.get(self.manifest_name, b"")
-        return raw.decode("utf-8", errors="replace")
+        return _text(self.files.get(self.manifest_name, b""))
 
     @cached_property
     def parsed(self) -> ParsedYaml | YamlSyntaxError:
@@ -94,7 +93,7 @@ class Project:
     def proto_sources(self) -> dict[str, str]:
         """Every ``.proto`` at the bundle root (where KRE and protoc expect them)."""
         return {
-            p: d.decode("utf-8", errors="replace")
+            p: _text(d)
             for p, d in sorted(self.files.items())
             if p.endswith(".proto") and "/" not in p
         }
@@ -125,7 +124,7 @@ class Project:
                 (proto, None, None, str(compiled)),
             )
             return ProtoFacts(file=proto, issues=issues)
-        return proto_facts_from(compiled, proto) if proto in compiled.files else None
+        return proto_facts_from(compiled, proto)  # a root .proto: one of the compiled files
 
     def source_facts(self) -> dict[str, SourceFacts]:
         """Facts of each Python node's ``src``, and of the other ``.py`` files beside it (the
@@ -133,9 +132,9 @@ class Project:
         out: dict[str, SourceFacts] = {}
         folders = set()
         for node in self.manifest.nodes:
-            src = posixpath.normpath(node.src) if node.src else ""
+            src = posixpath.normpath(node.src)  # "" (no src) is "." then: no .py file
             if src.endswith(".py") and src in self.files:
-                out[src] = read_python_source(self.files[src].decode("utf-8", errors="replace"))
+                out[src] = read_python_source(_text(self.files[src]))
                 folders.add(posixpath.dirname(src))
         for path, data in self.files.items():
             if (
@@ -144,7 +143,7 @@ class Project:
                 and path not in out
                 and any(path.startswith(f + "/") for f in folders if f)
             ):
-                out[path] = read_python_source(data.decode("utf-8", errors="replace"))
+                out[path] = read_python_source(_text(data))
         return out
 
     # -- validation ----------------------------------------------------------------------------
@@ -245,16 +244,12 @@ class Project:
         )
         for proto in compiled.files:
             module = posixpath.basename(proto)[: -len(".proto")] + "_pb2.py"
-            code: bytes | None = None
-            for folder in folders:
-                path = posixpath.join(folder, module) if folder else module
-                if path not in files:
-                    code = code or generate_pb2(compiled, proto).encode()
-                    files[path] = code
+            missing = [p for p in (posixpath.join(f, module) for f in folders) if p not in files]
+            if missing:
+                files.update(dict.fromkeys(missing, generate_pb2(compiled, proto).encode()))
         copy = Project(files, self.origin, self.executables, list(self.problems))
-        for cached in ("parsed", "manifest", "compiled"):  # krt.yml and protos are the same
-            if cached in self.__dict__:
-                copy.__dict__[cached] = self.__dict__[cached]
+        # krt.yml and the protos are the same, so are what was read from them (all read above)
+        copy.__dict__.update(parsed=self.parsed, manifest=self.manifest, compiled=compiled)
         return copy
 
     def summary(self) -> dict[str, Any]:
@@ -264,6 +259,11 @@ class Project:
         return summarize(self)
 
 
+def _text(raw: bytes) -> str:
+    """A file's text, as krtlab reads it: UTF-8, each undecodable byte replaced."""
+    return raw.decode("utf-8", errors="replace")
+
+
 def _yaml_text(raw: bytes) -> str:
     """krt.yml's text as yaml.v2 reads it: UTF-16 after its byte-order mark, else UTF-8 (a
     UTF-8 byte-order mark is skipped); anything else is refused, as libyaml refuses it."""
@@ -271,7 +271,7 @@ def _yaml_text(raw: bytes) -> str:
     try:
         return raw.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError as exc:
-        what, line = ("UTF-16", None) if utf16 else ("UTF-8", raw.count(b"\n", 0, exc.start) + 1)
+        what, line = ("UTF-16", None) if utf16 else ("UTF-8", raw[: exc.start].count(b"\n") + 1)
         raise YamlSyntaxError(
             f"it is not {what} text (byte {exc.start}: {exc.reason}); KRE's yaml.v2 refuses it too",
             line,

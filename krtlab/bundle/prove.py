@@ -111,9 +111,14 @@ print(json.dumps(results))
 """
 
 
+def _prefix(folder: str) -> str:
+    """What the paths of the files in a node's folder start with ("" at the bundle root)."""
+    return folder + "/" if folder else ""
+
+
 def _digest(files: Mapping[str, bytes], folder: str) -> str:
     h = hashlib.sha256(sys.executable.encode())
-    prefix = folder + "/" if folder else ""
+    prefix = _prefix(folder)
     for path in sorted(p for p in files if p.startswith(prefix)):
         h.update(path.encode() + b"\0" + files[path] + b"\0")
     return h.hexdigest()
@@ -181,14 +186,14 @@ class _Job:
             text = (
                 f"importing it did not finish in {TIMEOUT_S:.0f} s (a long computation at import?)"
             )
-            return {src: {"error": text, "frames": []} for src in batch}
+            return {src: {"error": text} for src in batch}  # no frames: results() adds them
         lines = stdout.strip().splitlines()
         try:
             answer: dict[str, dict[str, Any]] = json.loads(lines[-1])
             return answer
         except (IndexError, ValueError):
             text = stderr.strip()[-500:] or "no answer"
-            return {src: {"error": text, "frames": []} for src in batch}
+            return {src: {"error": text} for src in batch}
 
 
 def _shared_pb2(files: Mapping[str, bytes], folders: list[str]) -> dict[str, list[str]]:
@@ -233,15 +238,14 @@ class Proof:
         if self._job is not None:
             fresh, self._job = self._job.results(), None
             for src, key in self.todo.items():
-                self.results[src] = _CACHE[key] = fresh.get(src, {"error": "no answer",
-                                                                  "frames": []})  # fmt: skip
+                self.results[src] = _CACHE[key] = fresh.get(src, {"error": "no answer"})
         found = []
         for name, src in self.nodes.items():
             result = self.results[src]
             if result.get("ok"):
                 continue
-            folder = posixpath.dirname(src)
-            own = [f for f in result.get("frames", []) if f[0].startswith(folder + "/")]
+            prefix = _prefix(posixpath.dirname(src))
+            own = [f for f in result.get("frames", []) if f[0].startswith(prefix)]
             file, line = (own[-1][0], own[-1][1]) if own else (src, None)
             where = origin(file, line) if origin is not None and line else None
             came = f" (from {where})" if where else ""
@@ -272,7 +276,7 @@ def prove_imports(
 
 
 def _hint(result: dict[str, Any]) -> str:
-    error = result.get("error", "")
+    error = result["error"]
     if error.startswith(("ModuleNotFoundError", "ImportError")):
         return (
             "the node's folder must hold everything it imports: install the package in the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 from pathlib import Path
 
 from krtlab.errors import BundleError, KrtlabError, OverwriteError
@@ -35,16 +36,11 @@ def export_dir(project: Project, dest: str | os.PathLike[str], *, overwrite: boo
     if root.exists() and not root.is_dir():
         raise BundleError(f"{root} exists and is not a folder")
     marker = root / MARKER
-    recorded: dict[str, str] = {}
-    if marker.is_file():
-        try:
-            recorded = json.loads(marker.read_text()).get("files", {})
-        except (ValueError, AttributeError):
-            recorded = {}
+    recorded = _recorded(marker)
     conflicts: list[str] = []
     for rel, data in project.files.items():
         target = root / rel
-        if target.is_dir() and not target.is_symlink():
+        if target.is_dir():  # a folder, or a link to one, where a file goes
             conflicts.append(rel)
         elif target.exists():
             current = target.read_bytes()
@@ -75,6 +71,25 @@ def export_dir(project: Project, dest: str | os.PathLike[str], *, overwrite: boo
     return root
 
 
+def _recorded(marker: Path) -> dict[str, str]:
+    """The files krtlab wrote into the folder last time (path -> sha256), from its ``.krtlab``:
+    none when it is missing or unreadable, and only paths inside the folder (a record naming
+    ``../x`` or ``/x`` must not make an export delete files elsewhere)."""
+    try:
+        files = json.loads(marker.read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {
+        rel: sha
+        for rel, sha in files.items()
+        if posixpath.normpath(rel) == rel
+        and not rel.startswith("/")
+        and rel.partition("/")[0] != ".."
+    }
+
+
 def build_krt(project: Project, dest: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Pack ``project`` as a reproducible ``.krt`` at ``dest`` (atomically)."""
     from .archive import Member, write_krt
@@ -89,7 +104,6 @@ def build_krt(project: Project, dest: str | os.PathLike[str], *, overwrite: bool
                 "it (pass overwrite=True, CLI: --force)",
                 [str(path)],
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
     members = {
         rel: Member(rel, data, rel in project.executables) for rel, data in project.files.items()
     }

@@ -175,7 +175,7 @@ def resolve_contract(
     """The node's message types: declared/hinted ones first, else inferred from its source."""
     if node_name in contracts:
         return contracts[node_name]
-    facts = sources.get(posixpath.normpath(src)) if src else None
+    facts = sources.get(posixpath.normpath(src))  # no src: "." names no source
     if facts is None or facts.handler_line is None:
         return None
 

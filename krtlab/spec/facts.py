@@ -75,7 +75,7 @@ class SourceFacts:
     handler_async: bool = False
     handler_params: int = 0
     init_params: int | None = None
-    imports: tuple[tuple[str, int], ...] = ()
+    imports: tuple[tuple[str, int], ...] = ()  # (top-level module, line) of each import
     # lines of the imports that always fail when their code runs and the module is missing
     # (not guarded by try/except ImportError or `if TYPE_CHECKING:`)
     certain_imports: frozenset[int] = frozenset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 __all__ = ["ERROR", "WARNING", "Finding", "Location", "Report", "format_path"]
@@ -134,13 +134,10 @@ class Report:
 
     findings: tuple[Finding, ...] = ()
     subject: str = ""
-    _sorted: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self._sorted:
-            unique = dict.fromkeys(self.findings)  # drop exact duplicates, keep order
-            object.__setattr__(self, "findings", tuple(sorted(unique, key=_sort_key)))
-            object.__setattr__(self, "_sorted", True)
+        unique = dict.fromkeys(self.findings)  # drop exact duplicates, keep order
+        object.__setattr__(self, "findings", tuple(sorted(unique, key=_sort_key)))
 
     @classmethod
     def of(cls, findings: Iterable[Finding], subject: str = "") -> Report:

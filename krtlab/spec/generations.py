@@ -25,17 +25,15 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from krtlab.spec.runners import KRE_PY
+from krtlab.spec.runners import kre_py_tag
 
 __all__ = ["check_generation", "runner_generation"]
 
 
 def _tag(image: str) -> tuple[int, ...] | None:
-    from krtlab.spec.rules import image_repository
-
-    if image_repository(image) != KRE_PY:
+    tag = kre_py_tag(image)
+    if tag is None:
         return None
-    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
     try:
         return tuple(int(p) for p in tag.split("."))
     except ValueError:
@@ -50,7 +48,7 @@ def runner_generation(image: str, base: str | None = None) -> str | None:
         return None
     if tag[0] >= 3:
         return "v3"
-    if tag[0] == 1 and tag[1:2] and tag[1] <= 2:
+    if tag[0] == 1 and len(tag) > 1 and tag[1] <= 2:
         return "json"
     return "v1"
 

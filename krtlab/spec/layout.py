@@ -43,7 +43,7 @@ class Step:
 def id_source(seed: str | None = None) -> Callable[[], str]:
     """KRE's ids: 5 lowercase letters, unique among those drawn. ``seed`` makes them
     reproducible (the same project gives the same manifests); None draws them at random."""
-    rng = random.Random(seed) if seed is not None else random.Random()
+    rng = random.Random(seed)  # None: seeded from the system's randomness
     seen: set[str] = set()
 
     def new() -> str:
@@ -84,10 +84,10 @@ def layout(
     """Every workflow-node occurrence in order, and KRE's ``nats_subject.json`` (rpc → first
     subject). Edge subjects are the edge ids; ``prefix`` (kre ≥5: ``<runtimeId>-``) goes before
     every subject."""
-    ids = workflow_ids([wf.sequential for wf in manifest.workflows], new_id)
     steps: list[Step] = []
     subjects: dict[str, str] = {}
-    for wf, (workflow_id, node_ids, edge_ids) in zip(manifest.workflows, ids, strict=True):
+    for wf in manifest.workflows:  # ids drawn workflow by workflow, as workflow_ids draws them
+        ((workflow_id, node_ids, edge_ids),) = workflow_ids([wf.sequential], new_id)
         subjects[wf.entrypoint] = prefix + entrypoint_subject(manifest.version, wf.entrypoint)
         chain = [subjects[wf.entrypoint], *(prefix + e for e in edge_ids), ""]
         for i, node in enumerate(wf.sequential):

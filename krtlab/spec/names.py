@@ -208,7 +208,7 @@ def _tag_hint(version: str) -> str:
         parse_tag(guess)
     except SpecError:
         return ""
-    return f"; did you mean {guess!r}?" if guess != version else ""
+    return f"; did you mean {guess!r}?"  # never the version itself: parse_tag refused that
 
 
 def _base(base: object) -> str:

@@ -175,7 +175,8 @@ def _fstring_debug(text: str) -> Iterator[int]:
             continue
         prefix = tok.string[: len(tok.string) - len(tok.string.lstrip("rRbBfFuU"))].lower()
         body = tok.string[len(prefix) :]
-        if "f" in prefix and _SELF_DOC.search(body.replace("{{", "").replace("}}", "")):
+        # an escaped "{{" is literal text; "}}" may close a nested field, as in f"{x:{y=}}"
+        if "f" in prefix and _SELF_DOC.search(body.replace("{{", "")):
             yield tok.start[0]
 
 

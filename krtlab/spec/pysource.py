@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Iterable
 
 from krtlab.spec.facts import SourceFacts
 
@@ -74,6 +75,7 @@ def _read(text: str) -> SourceFacts:
 
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+_NEVER_RUN = ("TYPE_CHECKING", "typing.TYPE_CHECKING", "False")  # tests of `if` bodies
 
 
 def _catches_import_errors(node: ast.Try) -> bool:
@@ -91,42 +93,34 @@ def _unguarded_imports(tree: ast.Module) -> list[int]:
     catches ImportError, not under ``if TYPE_CHECKING:`` (nor ``if False:``)."""
     lines: list[int] = []
 
-    def visit(node: ast.AST, guarded: bool) -> None:
-        for child in ast.iter_child_nodes(node):
+    def visit(nodes: Iterable[ast.AST]) -> None:
+        for child in nodes:
             if isinstance(child, (ast.Import, ast.ImportFrom)):
-                if not guarded and not (isinstance(child, ast.ImportFrom) and child.level):
+                if not (isinstance(child, ast.ImportFrom) and child.level):
                     lines.append(child.lineno)
-                continue
-            inner = guarded
-            if isinstance(child, ast.Try) and _catches_import_errors(child):
-                for stmt in child.body:
-                    visit(ast.Module(body=[stmt], type_ignores=[]), True)
-                handled = [stmt for handler in child.handlers for stmt in handler.body]
-                for part in (*handled, *child.orelse, *child.finalbody):
-                    visit(ast.Module(body=[part], type_ignores=[]), guarded)
-                continue
-            if isinstance(child, ast.If):
-                test = ast.unparse(child.test)
-                if test in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "False"):
-                    for part in child.orelse:
-                        visit(ast.Module(body=[part], type_ignores=[]), guarded)
-                    continue
-            visit(child, inner)
+            elif isinstance(child, ast.Try) and _catches_import_errors(child):
+                # its body may fail to import; the handlers, else and finally run unguarded
+                visit([stmt for handler in child.handlers for stmt in handler.body])
+                visit([*child.orelse, *child.finalbody])
+            elif isinstance(child, ast.If) and ast.unparse(child.test) in _NEVER_RUN:
+                visit(child.orelse)
+            else:
+                visit(ast.iter_child_nodes(child))
 
-    visit(tree, False)
+    visit(tree.body)
     return lines
 
 
 def _ctx_uses(tree: ast.Module) -> tuple[tuple[str, int], ...]:
     """``ctx.member`` uses: on parameters named ``ctx`` or ``context``, and on the first
     parameter of ``handler``/``init`` (the runner passes its context there)."""
-    found: set[tuple[str, int]] = set()
+    found: list[tuple[str, int]] = []  # in the order read: the sort below is then repeatable
     for fn in ast.walk(tree):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             continue
         params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]]
         names = {p for p in params if p in ("ctx", "context")}
-        if getattr(fn, "name", "") in ("handler", "init") and params:
+        if not isinstance(fn, ast.Lambda) and fn.name in ("handler", "init") and params:
             names.add(params[0])
         if not names:
             continue
@@ -136,8 +130,8 @@ def _ctx_uses(tree: ast.Module) -> tuple[tuple[str, int], ...]:
                 and isinstance(node.value, ast.Name)
                 and node.value.id in names
             ):
-                found.add((node.attr, node.lineno))
-    return tuple(sorted(found, key=lambda u: (u[1], u[0])))
+                found.append((node.attr, node.lineno))
+    return tuple(sorted(dict.fromkeys(found), key=lambda u: (u[1], u[0])))
 
 
 def _class_ref(

@@ -13,6 +13,7 @@ The node's own modules beside its ``src`` (imported by it) are checked the same 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import sys
 from collections.abc import Mapping
@@ -61,7 +62,7 @@ def check_runner(
 ) -> None:
     """Check node ``name``'s ``src`` (and the own modules it imports) against its runner."""
     runner = node_runner(image, env)
-    folder = src.rsplit("/", 1)[0] if "/" in src else ""
+    folder = posixpath.dirname(src)
     local = frozenset(
         p[len(folder) + 1 :].split("/")[0].removesuffix(".py")
         for p in (files or {})
@@ -90,8 +91,8 @@ def check_runner(
                 _ctx(check, name, runner, path, f, loc)
 
 
-def _importable(module: str, runner: Runner, env: NodeEnv | None, local: frozenset[str]) -> bool:
-    top = module.split(".")[0]
+def _importable(top: str, runner: Runner, env: NodeEnv | None, local: frozenset[str]) -> bool:
+    """``top`` is a top-level module name, as :class:`SourceFacts` lists imports."""
     provided = env.provides if env is not None else frozenset()
     return (
         top in _STDLIB
@@ -186,7 +187,7 @@ def _versions(
 
 
 def _dist(requirement: str) -> str:
-    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
+    return re.split(r"[\s\[<>=!~;@]", requirement.strip())[0]
 
 
 def _python(

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-__all__ = ["KRE_PY", "Runner", "known_tags", "kre_py_runner"]
+__all__ = ["KRE_PY", "Runner", "known_tags", "kre_py_runner", "kre_py_tag"]
 
 KRE_PY = "konstellation/kre-py"
 #: ctx members every kre-py 1.x/2.x runner gives
@@ -71,6 +71,12 @@ _ALWAYS = {"setuptools": "", "pip": ""}  # in every image, unpinned
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
+
+
+def _import_names(dist: str) -> tuple[str, ...]:
+    """The top-level names distribution ``dist`` (normalized) installs: the known ones, else its
+    name with ``_`` for ``-``."""
+    return _IMPORTS.get(dist, (dist.replace("-", "_"),))
 
 
 def normalize(dist: str) -> str:
@@ -131,12 +137,12 @@ class Runner:
         """Top-level import names the image's packages provide."""
         names: set[str] = set()
         for dist in [*self.pins, *_ALWAYS]:
-            names.update(_IMPORTS.get(dist, (dist.replace("-", "_"),)))
+            names.update(_import_names(dist))
         return frozenset(names)
 
     def import_names(self) -> dict[str, frozenset[str]]:
         """Pinned distribution -> the top-level import names it provides."""
-        return {d: frozenset(_IMPORTS.get(d, (d.replace("-", "_"),))) for d in self.pins}
+        return {d: frozenset(_import_names(d)) for d in self.pins}
 
     def compression_error(self, compressed_size: int) -> str:
         """The runner's own text refusing a message still over 1 MiB once gzipped."""
@@ -156,19 +162,20 @@ def known_tags() -> tuple[str, ...]:
     return tuple(_TAGS)
 
 
-def _tag_of(image: str) -> str | None:
+def kre_py_tag(image: str) -> str | None:
+    """The tag of a ``konstellation/kre-py`` image as written (``""`` without one); None for
+    other images."""
     from krtlab.spec.rules import image_repository
 
     if image_repository(image) != KRE_PY:
         return None
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.partition(":")[2] or "latest"
+    return image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
 
 
 def kre_py_runner(image: str) -> Runner | None:
     """The runner of a stock ``konstellation/kre-py:<tag>`` image; None for other images and
     for tags krtlab does not know (``latest``, 3.x: KRT v2 runners)."""
-    tag = _tag_of(image)
+    tag = kre_py_tag(image)
     if tag not in _TAGS:
         return None
     for first, last, python, pins, ctx, compression in _RANGES:

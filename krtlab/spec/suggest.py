@@ -12,7 +12,7 @@ __all__ = ["close_matches", "did_you_mean"]
 def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Up to ``n`` candidates close to ``word`` (difflib, cutoff 0.6), best first."""
     pool = [c for c in dict.fromkeys(candidates) if c != word]
-    found = difflib.get_close_matches(word, pool, n=n, cutoff=0.6)
+    found = difflib.get_close_matches(word, pool, n=n)  # its default cutoff: 0.6
     if not found:  # case-only or prefix differences difflib misses
         lowered = {c.lower(): c for c in pool}
         if word.lower() in lowered:

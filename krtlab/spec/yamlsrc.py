@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,11 +260,8 @@ def _child(pos: Any, key: Any) -> Any:
 
 
 def _scalar(value: Any) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, allow_unicode=True)
-    text = text.strip()
-    if text.endswith("\n..."):
-        text = text[: -len("\n...")]
-    return text.removesuffix("...").strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=sys.maxsize, allow_unicode=True)
+    return text.rstrip().removesuffix("\n...")  # a plain scalar's document end marker
 
 
 def dump_krt_yml(data: dict[str, Any]) -> str:
@@ -274,7 +272,12 @@ def dump_krt_yml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _emit(value: Any, indent: int, lines: list[str], first_prefix: str | None = None) -> None:
+def _emit(
+    value: dict[str, Any] | list[Any],
+    indent: int,
+    lines: list[str],
+    first_prefix: str | None = None,
+) -> None:
     pad = " " * indent
     if isinstance(value, dict):
         for i, (key, item) in enumerate(value.items()):
@@ -285,11 +288,8 @@ def _emit(value: Any, indent: int, lines: list[str], first_prefix: str | None = 
             else:
                 lines.append(f"{prefix}{key}: {_scalar(item)}")
         return
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict) and item:
-                _emit(item, indent + 2, lines, first_prefix=f"{pad}- ")
-            else:
-                lines.append(f"{pad}- {_scalar(item)}")
-        return
-    lines.append(f"{pad}{_scalar(value)}")
+    for item in value:
+        if isinstance(item, dict) and item:
+            _emit(item, indent + 2, lines, first_prefix=f"{pad}- ")
+        else:
+            lines.append(f"{pad}- {_scalar(item)}")

@@ -142,3 +142,137 @@ def test_a_modules_history_is_its_file(tmp_path):
     linecache.checkcache(str(path))
     assert capture_history.history_of({"__file__": str(path)}).binding("X").stmt.pos == (0, 2)
     assert capture_history.history_of({"__name__": "other"}) is None
+
+
+def test_file_names_up_to_400_characters_on_one_line(tmp_path):
+    def reads(code):
+        return reads_files(ast.parse(code).body[0], [str(tmp_path)])
+
+    folder = "/".join(["d" * 100] * 3)  # 302 characters, + "/" + the file's name
+    (tmp_path / folder).mkdir(parents=True)
+    at_400, at_401 = f"{folder}/{'f' * 97}", f"{folder}/{'g' * 98}"
+    (tmp_path / at_400).write_text("x")
+    (tmp_path / at_401).write_text("x")
+    assert (len(at_400), len(at_401)) == (400, 401)
+    assert reads(f"P = Path({at_400!r})") == repr(at_400)
+    assert reads(f"P = Path({at_401!r})") is None  # too long to be meant as a file name
+    (tmp_path / "a\nb").write_text("x")
+    assert reads("P = Path('a\\nb')") is None  # text over several lines is not a file name
+    assert reads("P = Path('a\\0b')") is None
+    assert reads("P = Path('')") is None
+    # every string is looked at, also after one that is not a file name
+    (tmp_path / "data.csv").write_text("a\n")
+    assert reads("P = join('', 'data.csv')") == "'data.csv'"
+    assert reads("P = loaders[0]('x')") is None  # a call of something without a name
+    assert reads("P = make()('x')") is None
+
+
+def test_statement_text_edges():
+    # a statement sharing its last line with the next one: only its own characters
+    h = history("A = f(\n    1); B = 2\n")
+    assert h.binding("B").stmt.text() == ("B = 2\n", 2)
+    # one comment line above is kept, a comment after or indented is not
+    h = history("import re\n# one\nX = 1\n")
+    assert h.binding("X").stmt.text() == ("# one\nX = 1\n", 2)
+    assert history("# c\nX = 1").binding("X").stmt.text() == ("# c\nX = 1\n", 1)
+    assert history("X = 1\n# end").binding("X").stmt.text() == ("X = 1\n", 1)
+    h = history("if True:\n    # inside\n    pass\nX = 1\n")
+    assert h.binding("X").stmt.text() == ("X = 1\n", 4)
+
+
+def test_change_paths_and_roots_that_are_not_names():
+    h = history("X = T()", "X.a.b.fit(1)", "make().fit()", "X.c[0].d = 2")
+    fit, store = h.changes("X", after=(0, 0))
+    assert (fit.kind, fit.path, fit.method) == ("call", ("a", "b"), "fit")
+    assert (store.kind, store.path) == ("store", ("c", "d"))
+    assert fit.where() == "<cell1>, line 1"
+
+
+def test_a_module_that_no_longer_parses_has_no_history(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("X = (\n")
+    assert capture_history.history_of({"__file__": str(path)}).binding("X") is None
+
+
+def test_changes_in_the_parts_of_a_statement_that_run_now():
+    h = history(
+        "X = T()",
+        "@register(X.add(1))\ndef f(a=X.pop(), *, b=X.append(3)):\n    X.never(1)",
+        "@deco(X.sort())\nclass K(base(X.extend(2)), meta=X.clear()):\n    X.never = 2",
+        "if True:\n    X.insert(0)\n    def g(): pass",
+        "Y = lambda a=X.remove(4): X.never()",
+        "for k in K:\n    X.update(k, epochs=3)\n    X.drop(inplace=False)\n"
+        "    X.fillna(0, inplace=True)",
+        "print(X)\nrandom.shuffle()\nloaders[0](X)\nrandom.shuffle(X.items)\n"
+        "setattr(X.cfg, 'a', 1)",
+        "X.b[\n    0] = 1",
+    )
+    found = [
+        (c.kind, c.stmt.pos, c.line, c.path, c.method, c.keywords, c.inplace, c.where())
+        for c in h.changes("X", after=(0, 0))
+    ]
+    none = frozenset()
+    assert found == [
+        # decorators, defaults and keyword-only defaults run; the body does not
+        ("call", (1, 0), 2, (), "append", none, False, "<cell1>, line 2"),
+        ("call", (1, 0), 2, (), "pop", none, False, "<cell1>, line 2"),
+        ("call", (1, 0), 1, (), "add", none, False, "<cell1>, line 1"),
+        # a class's decorators, bases and keywords
+        ("call", (2, 0), 2, (), "clear", none, False, "<cell2>, line 2"),
+        ("call", (2, 0), 2, (), "extend", none, False, "<cell2>, line 2"),
+        ("call", (2, 0), 1, (), "sort", none, False, "<cell2>, line 1"),
+        ("call", (3, 0), 2, (), "insert", none, False, "<cell3>, line 2"),  # beside a def
+        ("call", (4, 0), 1, (), "remove", none, False, "<cell4>, line 1"),
+        ("call", (5, 0), 4, (), "fillna", frozenset({"inplace"}), True, "<cell5>, line 4"),
+        ("call", (5, 0), 3, (), "drop", frozenset({"inplace"}), False, "<cell5>, line 3"),
+        ("call", (5, 0), 2, (), "update", frozenset({"epochs"}), False, "<cell5>, line 2"),
+        # print(X) and loaders[0](X) do not change X; shuffle() and setattr() change their first
+        ("store", (6, 3), 4, ("items",), "", none, False, "<cell6>, line 4"),
+        ("store", (6, 4), 5, ("cfg",), "", none, False, "<cell6>, line 5"),
+        ("store", (7, 0), 1, ("b",), "", none, False, "<cell7>, line 1"),
+    ]
+
+
+def test_names_bound_by_imports_and_compound_statements():
+    h = history("import os.path\nfrom m import *\nfrom m import a as b, c")
+    assert [(n, h.binding(n).kind, h.binding(n).name) for n in ["os", "b", "c"]] == [
+        ("os", "import", "os"),
+        ("b", "import", "b"),
+        ("c", "import", "c"),
+    ]
+    assert [h.binding(n) for n in ["os.path", "path", "*", "a", "m"]] == [None] * 5
+    h = history(
+        "if True:\n    import xml.etree\n    from m import *\n    from m import d as e\n",
+        "match v:\n    case [*rest]:\n        pass\n    case {'k': found}:\n        pass\n"
+        "    case _:\n        pass\n",
+    )
+    for name in ["xml", "e", "rest", "found"]:
+        assert h.binding(name).kind == "compound"
+    assert [h.binding(n) for n in ["xml.etree", "etree", "*", "d", "_"]] == [None] * 5
+
+
+def test_modules_imported_with_a_star():
+    h = history("from m import *", "X = 1", "from .rel import *\nfrom n import *", "import p")
+    assert h.star_modules() == ["n", "m"]  # latest first; a relative import is not a module
+    assert h.star_modules(before=(2, 0)) == ["m"]
+    assert history("X = 1").star_modules() == []
+
+
+def test_a_modules_statements_know_their_file_and_lines(tmp_path):
+    from krtlab.authoring.capture_source import location
+
+    path = tmp_path / "lines.py"
+    path.write_text("X = 1\n# two\nX = 2\n")
+    stmt = capture_history.history_of({"__file__": str(path)}).binding("X").stmt
+    assert stmt.text() == ("# two\nX = 2\n", 2)
+    assert stmt.where() == location(str(path), 3)
+
+
+def test_a_starred_target_binds_its_name():
+    h = history("A, *X = 1, 2, 3", "[B, *Y] = 4, 5")
+    assert [(n, h.binding(n).kind) for n in "AXBY"] == [
+        ("A", "assign"),
+        ("X", "assign"),
+        ("B", "assign"),
+        ("Y", "assign"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import enum
@@ -242,6 +243,92 @@ def own(cls):
 )
 def test_which_later_statements_change_an_object(value, change, changes):
     assert may_change(value, change, own) is changes
+
+
+class Base:
+    def tally(self, x):
+        self.n = x
+
+    def ping(self):
+        self.pong()
+
+    def pong(self):
+        self.ping()
+
+
+class Child(Base):  # a class of the notebook's whose methods are in its base
+    def look(self, items, box):
+        items.append(1)  # changes the argument, not self
+        box.v = 1
+        a, b = self.n, str(1).strip()
+        return a, b
+
+    def bump(self):
+        self.tally(1)  # through another method whose name says nothing
+
+    def flip(self):
+        self.items.reverse()
+
+    def train_on(self, x):
+        self.model.fit(x)
+
+    def tweak(self):
+        setattr(self, "n", 1)  # noqa: B010 - the call form is what is read
+
+    def forget(self):
+        delattr(self, "n")
+
+    def poke(self, other):
+        setattr(other, "n", 1)  # noqa: B010
+
+    def helper():  # a def without self
+        return 1
+
+
+class Outside(Base):  # not the notebook's own class: only Base is read
+    pass
+
+
+def own_classes(cls):
+    import ast
+    import inspect
+    import textwrap
+
+    if cls not in (Base, Child):
+        return None
+    return ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+
+
+def _used(method, **kw):
+    return _call(method, discarded=False, **kw)  # its result used: unknown means "no change"
+
+
+@pytest.mark.parametrize(
+    ("value", "change", "changes"),
+    [
+        (Child(), _used("tally"), True),  # found in the base class
+        (Outside(), _used("tally"), True),  # the own base class of a class read from elsewhere
+        (Child(), _used("look"), False),
+        (Child(), _used("bump"), True),
+        (Child(), _used("flip"), True),  # a builtin container's method on an attribute
+        (Child(), _used("train_on"), True),  # a method whose name changes things
+        (Child(), _used("tweak"), True),
+        (Child(), _used("forget"), True),
+        (Child(), _used("poke"), False),
+        (Child(), _used("ping"), False),  # calls that go round in circles change nothing
+        (Child(), _call("helper"), False),
+        (Child(), _used("__Set_Thing"), True),  # names read without underscores, any case
+        (Child(), _call("__Get_Thing"), False),
+        (object(), _used("append", path=("missing",)), True),  # attribute gone: by its name
+        (collections.deque([1]), _used("rotate"), True),
+        (collections.deque([1]), _used("frobnicate"), False),
+        (np.zeros(2), _used("fill"), True),
+        (np.int32(1), _used("resize"), False),  # numpy, but not an array
+    ],
+    ids=lambda x: x.method if isinstance(x, Change) else type(x).__name__,  # no addresses
+)
+def test_own_classes_are_read_for_what_changes_self(value, change, changes):
+    assert may_change(value, change, own_classes) is changes
 
 
 # -- the exact text written back: what a user reads in the exported main.py -----------------

@@ -15,6 +15,7 @@ from krtlab.bundle.load import load_project
 from krtlab.bundle.project import Project
 from krtlab.deploy import kai_wire
 from krtlab.deploy.standin.krt_check import check_content, check_sync
+from tests.support import tar_bytes
 
 from ..conftest import EXAMPLES
 from ..test_validate_rules import GREETER_YML
@@ -24,17 +25,7 @@ DIRS: list[tuple[str, bytes | None]] = [("src/", None), ("src/py-greeter/", None
 
 
 def _tar_gz(entries: list[tuple[str, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return tar_bytes(entries)
 
 
 def _rest() -> list[tuple[str, bytes | None]]:

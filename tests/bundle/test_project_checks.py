@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
 
 from krtlab.bundle.archive import krt_yml_member, write_krt
 from krtlab.bundle.load import load_project
 from krtlab.bundle.project import Project
 from krtlab.cli import main
+from tests.support import tar_bytes
 
 from ..conftest import EXAMPLES
 from ..test_validate_rules import GREETER_YML, greeter
@@ -24,17 +24,7 @@ def _folder(tmp_path, files):
 
 
 def _tar_gz(entries) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return tar_bytes(entries)
 
 
 def test_both_krt_yml_and_krt_yaml_validate_the_one_kre_reads(tmp_path):

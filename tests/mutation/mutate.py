@@ -44,6 +44,9 @@ LINKED = ("krtlab", "tests", "templates")  # what the tests read, linked into ea
 
 # mutmut's exit codes per mutant (mutmut/stats.py)
 KILLED = {1, 3, 36, 37, -24, 24, 152, 255, -11, -9}  # failed, timed out, crashed
+# timed out: mutmut stops a mutant's tests after 4x their CPU time, or half that in wall time;
+# on a loaded machine the wall limit also stops mutants that would have survived
+TIMED_OUT = {36, -24, 24, 152, 255}
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 EQUIVALENT_RE = re.compile(r"^\s*[-*]\s*`(?P<name>[\w.ǁ]+__mutmut_\d+)`", re.MULTILINE)
@@ -58,6 +61,7 @@ class ModuleScore:
     no_tests: list[str] = field(default_factory=list)
     equivalent: list[str] = field(default_factory=list)
     unchecked: int = 0
+    timed_out: int = 0  # of the killed
 
     @property
     def surviving(self) -> int:
@@ -175,6 +179,7 @@ def scores(work: Path, group: dict, equivalent: set[str]) -> list[ModuleScore]:
                 score.no_tests.append(key)
             else:
                 score.killed += 1
+                score.timed_out += code in TIMED_OUT
         out.append(score)
     return out
 
@@ -184,11 +189,11 @@ def _natural(item: tuple[str, object]) -> tuple[str, int]:
     return name, int(number) if number.isdigit() else 0
 
 
-def survivors(work: Path, group: dict) -> list[str]:
+def survivors(work: Path, group: dict, codes: set[int] = SURVIVED | NO_TESTS) -> list[str]:
     names = []
     for path in mutated_files(work, group):
         meta = json.loads((work / "mutants" / (path + ".meta")).read_text(encoding="utf-8"))
-        names += [k for k, code in meta["exit_code_by_key"].items() if code in SURVIVED | NO_TESTS]
+        names += [k for k, code in meta["exit_code_by_key"].items() if code in codes]
     return names
 
 
@@ -246,7 +251,8 @@ def report(name: str, group: dict, work: Path, results: list[ModuleScore], quiet
         print(f"   INCOMPLETE: {unchecked} mutants not run (a run stopped or going on): not final")
     for s in results:
         pct = 100.0 * s.surviving / s.counted if s.counted else 0.0
-        extra = f", {len(s.equivalent)} equivalent" if s.equivalent else ""
+        extra = f" ({s.timed_out} by timeout)" if s.timed_out else ""
+        extra += f", {len(s.equivalent)} equivalent" if s.equivalent else ""
         extra += f", {s.unchecked} not run" if s.unchecked else ""
         print(
             f"   {s.path:42} {s.counted:5} mutants  {s.killed:5} killed  "
@@ -274,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="forget cached results first")
     parser.add_argument("--report", action="store_true", help="only report the cached results")
     parser.add_argument("--quiet", action="store_true", help="scores only, no survivor list")
+    parser.add_argument(
+        "--retry-timeouts", action="store_true",
+        help="test the mutants that timed out again too (on an idle machine: a loaded one "
+        "times out mutants that would survive)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     equivalent = equivalent_mutants()
@@ -286,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             print(f"== {name}: mutmut over {', '.join(group['modules'])} (log: {log})", flush=True)
             log.write_text("", encoding="utf-8")
-            before = set(survivors(work, group))  # cached verdicts, from an earlier run
+            retry = SURVIVED | NO_TESTS | (TIMED_OUT if args.retry_timeouts else set())
+            before = set(survivors(work, group, retry))  # cached verdicts, from an earlier run
             code = mutmut(work, [], log, args.jobs)
-            again = [k for k in survivors(work, group) if k in before]
+            again = [k for k in survivors(work, group, retry) if k in before]
             if code == 0 and again:
                 print(f"   re-testing {len(again)} survivors with the current tests", flush=True)
                 code = mutmut(work, again, log, args.jobs)
