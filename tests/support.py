@@ -72,18 +72,24 @@ def build_pb313_python() -> Path:
     return python
 
 
-def tar_bytes(entries, *, gz: bool = True, format: int = tarfile.DEFAULT_FORMAT) -> bytes:
-    """A tar archive (gzip-compressed unless ``gz=False``) of ``(name, data)`` entries in the
-    order given, exactly as named (``data`` None: a directory entry): archives krtlab did not
-    write, for the reading side."""
+def tar_bytes(
+    entries, *, gz: bool = True, format: int = tarfile.DEFAULT_FORMAT, tail: bytes = b""
+) -> bytes:
+    """A tar archive (gzip-compressed unless ``gz=False``) of ``(name, data)`` or ``(name, data,
+    pax headers)`` entries in the order given, exactly as named (``data`` None: a directory
+    entry), then ``tail`` (bytes after the archive): archives krtlab did not write, for the
+    reading side."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=format) as tar:
-        for name, data in entries:
+        for name, data, *pax in entries:
             info = tarfile.TarInfo(name)
+            if pax and pax[0]:
+                info.pax_headers = pax[0]
             if data is None:
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
             else:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue(), mtime=0) if gz else buf.getvalue()
+    raw = buf.getvalue() + tail
+    return gzip.compress(raw, mtime=0) if gz else raw

@@ -8,12 +8,12 @@ import posixpath
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from krtlab.bundle.images import CustomImage, custom_image, dockerfile, requirement_name
+from krtlab.bundle.images import CustomImage, custom_image, dockerfile
 from krtlab.errors import SpecError
 from krtlab.spec import rules
 from krtlab.spec.facts import NodeEnv
 from krtlab.spec.findings import WARNING, Finding
-from krtlab.spec.runners import known_tags, kre_py_runner
+from krtlab.spec.runners import known_tags, kre_py_runner, requirement_name
 
 from .environment import env_of
 
@@ -33,14 +33,12 @@ def check_requirements(requirements: Iterable[str], where: str) -> tuple[str, ..
         raise SpecError(f"{where}: requirements is a list of lines, not one string")
     out: dict[str, None] = {}
     for req in requirements:
-        try:
-            requirement_name(str(req))
-        except ValueError:
-            raise SpecError(
-                f"{where}: {req!r} is not a requirement (write it as pip does: 'lightgbm==4.5.0')"
-            ) from None
         if str(req).lstrip().startswith("-"):
             raise SpecError(f"{where}: {req!r}: pip options have no place in an image's pins")
+        if requirement_name(str(req)) is None:
+            raise SpecError(
+                f"{where}: {req!r} is not a requirement (write it as pip does: 'lightgbm==4.5.0')"
+            )
         out[str(req).strip()] = None
     return tuple(out)
 

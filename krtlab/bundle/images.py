@@ -23,7 +23,7 @@ from typing import Any
 
 from krtlab.spec.facts import NodeEnv
 from krtlab.spec.model import Manifest
-from krtlab.spec.runners import Runner, kre_py_runner, normalize
+from krtlab.spec.runners import Runner, kre_py_runner, normalize, requirement_name
 
 __all__ = [
     "CustomImage",
@@ -32,11 +32,9 @@ __all__ = [
     "envs_from_files",
     "provides",
     "read_dockerfiles",
-    "requirement_name",
     "runner_of",
 ]
 
-_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 #: import names of well-known distributions whose name differs (when not installed here)
 _KNOWN = {
     "pyyaml": "yaml", "scikit-learn": "sklearn", "opencv-python": "cv2",
@@ -44,14 +42,6 @@ _KNOWN = {
     "beautifulsoup4": "bs4", "protobuf": "google", "pymongo": "pymongo",
     "influxdb-client": "influxdb_client", "scikit-image": "skimage",
 }  # fmt: skip
-
-
-def requirement_name(requirement: str) -> str:
-    """The distribution a requirement line names (``lightgbm==4.5.0`` -> ``lightgbm``)."""
-    match = _REQ.match(requirement)
-    if match is None:
-        raise ValueError(f"not a requirement: {requirement!r}")
-    return match.group(1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,7 +58,10 @@ def provides(requirements: Iterable[str]) -> frozenset[str]:
         for dist in dists:
             by_dist.setdefault(normalize(dist), set()).add(name)
     for req in requirements:
-        dist = normalize(requirement_name(req))
+        named = requirement_name(req)
+        if named is None:  # a pip option or a path: nothing known to import
+            continue
+        dist = normalize(named)
         names |= by_dist.get(dist) or {_KNOWN.get(dist, dist.replace("-", "_"))}
     return frozenset(names)
 
@@ -146,10 +139,7 @@ def envs_from_files(files: Mapping[str, bytes], manifest: Manifest) -> dict[str,
         reqs = tuple(line for line in lines if line)
         base = bases.get(node.image)
         if base is not None or reqs:
-            try:
-                envs[node.name] = NodeEnv(base=base, requirements=reqs, provides=provides(reqs))
-            except ValueError:  # a line that is not a requirement: no promise of imports
-                envs[node.name] = NodeEnv(base=base, requirements=reqs)
+            envs[node.name] = NodeEnv(base=base, requirements=reqs, provides=provides(reqs))
     return envs
 
 

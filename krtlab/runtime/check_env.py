@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from krtlab.spec.runners import Runner, normalize
+from krtlab.spec.runners import Runner, normalize, requirement_name
 
 __all__ = [
     "Interpreter",
@@ -215,8 +215,7 @@ def requirement_lines(files: Mapping[str, bytes], folder: str) -> list[str]:
 
 def requirement_dist(line: str) -> str:
     """The distribution a requirement line names, normalized (``Six==1.16`` -> ``six``)."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
-    return normalize(match.group(1)) if match else ""
+    return normalize(requirement_name(line) or "")
 
 
 # -- environments --------------------------------------------------------------------------------

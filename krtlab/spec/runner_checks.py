@@ -14,7 +14,6 @@ The node's own modules beside its ``src`` (imported by it) are checked the same 
 from __future__ import annotations
 
 import posixpath
-import re
 import sys
 from collections.abc import Mapping
 
@@ -24,7 +23,7 @@ from krtlab.spec.facts import FileFacts, NodeEnv, SourceFacts
 from krtlab.spec.findings import Location
 from krtlab.spec.pycompat import python_issues
 from krtlab.spec.runner_image import RUNNER_SHADOWED_MODULES, importable_on_kre_py
-from krtlab.spec.runners import Runner, kre_py_runner, normalize
+from krtlab.spec.runners import Runner, kre_py_runner, normalize, requirement_name
 from krtlab.spec.suggest import did_you_mean
 
 __all__ = ["check_runner", "node_runner"]
@@ -171,7 +170,7 @@ def _versions(
     check: Checker, name: str, runner: Runner, env: NodeEnv, src: str, loc: Location
 ) -> None:
     """A package the node imports at another version on the image than where it was written."""
-    declared = {normalize(_dist(r)) for r in env.requirements}
+    declared = {normalize(requirement_name(r) or "") for r in env.requirements}
     for module, dist, here in env.installed:
         pinned = runner.pins.get(normalize(dist))
         if pinned is None or pinned == here or normalize(dist) in declared:
@@ -184,10 +183,6 @@ def _versions(
             hint=f"the node runs with {dist} {pinned} on KRE: check it there (krtlab check), or "
             f"declare requirements=['{dist}=={here}'] to install yours",
         )
-
-
-def _dist(requirement: str) -> str:
-    return re.split(r"[\s\[<>=!~;@]", requirement.strip())[0]
 
 
 def _python(

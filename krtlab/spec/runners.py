@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-__all__ = ["KRE_PY", "Runner", "known_tags", "kre_py_runner", "kre_py_tag"]
+__all__ = ["KRE_PY", "Runner", "known_tags", "kre_py_runner", "kre_py_tag", "normalize"]
+__all__ += ["requirement_name"]
 
 KRE_PY = "konstellation/kre-py"
 #: ctx members every kre-py 1.x/2.x runner gives
@@ -82,6 +83,17 @@ def _import_names(dist: str) -> tuple[str, ...]:
 def normalize(dist: str) -> str:
     """PEP 503 normal form of a distribution name (``Pillow`` -> ``pillow``)."""
     return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+# a PEP 508 name, then the end or what may follow a name (extras, a version, markers, a URL)
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:$|[\[(<>=!~;@,])")
+
+
+def requirement_name(line: str) -> str | None:
+    """The distribution a requirements.txt line names, as written (``lightgbm==4.5.0`` ->
+    ``lightgbm``); None for a line that names none (a pip option, a path, a URL, a comment)."""
+    match = _REQUIREMENT.match(line)
+    return match.group(1) if match else None
 
 
 @functools.lru_cache(maxsize=8)

@@ -112,7 +112,8 @@ def test_a_missing_package_is_an_error_until_declared():
     [
         ({"requirements": "PyYAML"}, "a list of lines"),
         ({"requirements": ["==1.0"]}, "not a requirement"),
-        ({"requirements": ["--index-url x"]}, "not a requirement|pip options"),
+        ({"requirements": ["--index-url x"]}, "'--index-url x': pip options have no place"),
+        ({"requirements": ["git+https://x/y.git"]}, "'git\\+https://x/y.git' is not a requirement"),
         ({"image": "registry.example.com/me/x:1"}, "runner='konstellation/kre-py:<tag>'"),
         ({"image": "registry.example.com/me/x:1", "runner": "konstellation/kre-py:9.9.9"},
          "not a kre-py image krtlab knows"),

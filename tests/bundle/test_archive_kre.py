@@ -24,20 +24,7 @@ TMP = "/tmp/version<random>"
 
 
 def _tar(entries, *, tail: bytes = b"") -> bytes:
-    """A gzip-compressed tar of (name, data or None for a folder, pax headers) entries."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data, pax in entries:
-            info = tarfile.TarInfo(name)
-            if pax:
-                info.pax_headers = pax
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue() + tail, mtime=0)
+    return tar_bytes(entries, format=tarfile.PAX_FORMAT, tail=tail)
 
 
 def _entries(*names: str):

@@ -14,12 +14,11 @@ from krtlab.bundle.images import (
     envs_from_files,
     provides,
     read_dockerfiles,
-    requirement_name,
     runner_of,
 )
 from krtlab.spec.facts import NodeEnv
 from krtlab.spec.model import Manifest, NodeSpec
-from krtlab.spec.runners import kre_py_runner
+from krtlab.spec.runners import kre_py_runner, requirement_name
 
 PY_123 = "konstellation/kre-py:1.23.0"
 PY_124 = "konstellation/kre-py:1.24.0"
@@ -36,17 +35,23 @@ PY_124 = "konstellation/kre-py:1.24.0"
         ("requests[socks]==2.31", "requests"),
         ("zope.interface", "zope.interface"),
         ("Pillow", "Pillow"),
+        ("x", "x"),
+        ("torch @ https://example.com/torch.whl", "torch"),
+        ("six; python_version < '3'", "six"),
+        ("pkg (>=1.0)", "pkg"),
+        ("a.b_c-d", "a.b_c-d"),
     ],
 )
 def test_requirement_name(line, name):
     assert requirement_name(line) == name
 
 
-@pytest.mark.parametrize("line", ["-r other.txt", "./local/pkg", "", "  # comment"])
+@pytest.mark.parametrize(
+    "line",
+    ["-r other.txt", "./local/pkg", "", "  # comment", "git+https://example.com/x.git", "pkg-"],
+)
 def test_a_line_that_is_not_a_requirement(line):
-    with pytest.raises(ValueError) as info:
-        requirement_name(line)
-    assert str(info.value) == f"not a requirement: {line!r}"
+    assert requirement_name(line) is None
 
 
 @pytest.fixture
@@ -75,12 +80,12 @@ def test_provides_of_distributions_not_installed(installed):
     assert provides(["Scikit_Learn"]) == {"sklearn"}
     assert provides(["my-own-pkg==1", "lightgbm==4.5.0"]) == {"my_own_pkg", "lightgbm"}
     assert provides(["My.Pkg"]) == {"my_pkg"}
+    assert provides(["-r base.txt", "./local", "six"]) == {"six"}  # lines naming nothing
     assert provides([]) == frozenset()
 
 
-def test_provides_refuses_a_line_that_is_not_a_requirement(installed):
-    with pytest.raises(ValueError, match=r"^not a requirement: '-r x.txt'$"):
-        provides(["pyyaml", "-r x.txt"])
+def test_provides_skips_a_line_that_is_not_a_requirement(installed):
+    assert provides(["pyyaml", "-r x.txt"]) == {"yaml", "_yaml"}
 
 
 # -- the images krtlab writes --------------------------------------------------------------------
@@ -234,8 +239,10 @@ def test_envs_from_files_keeps_lines_it_cannot_read(installed):
     }
     manifest = _manifest(NodeSpec("etl", "reg/v1-runner:1.24.0-abc", "src/etl/main.py"))
     env = envs_from_files(files, manifest)["etl"]
-    assert env == NodeEnv(base=PY_124, requirements=("pyyaml", "-r more.txt"))
-    assert env.provides == frozenset()
+    # the pip option is kept as written and promises nothing; the lines beside it still do
+    assert env == NodeEnv(
+        base=PY_124, requirements=("pyyaml", "-r more.txt"), provides=frozenset({"yaml", "_yaml"})
+    )
 
 
 def test_envs_from_files_of_requirements_without_a_dockerfile(installed):

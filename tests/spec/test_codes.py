@@ -236,7 +236,14 @@ def test_a_package_at_another_version_on_the_image_warns():
     )
     # the same version, or a declared requirement (installed in the node's image): no warning
     same = NodeEnv(installed=(("numpy", "numpy", "1.18.4"),))
-    declared = NodeEnv(requirements=("numpy==2.1.0",), installed=here.installed)
-    for env in (same, declared):
+    envs = [same] + [
+        NodeEnv(requirements=(line,), installed=here.installed)
+        for line in ("numpy==2.1.0", " NumPy[x] >= 2", "numpy @ https://example.com/n.whl")
+    ]
+    for env in envs:
         report = project(**{"src/py-greeter/main.py": main_py}).validate(envs={"py-greeter": env})
         assert "deps.version" not in report.codes()
+    # a line that names no distribution declares nothing
+    env = NodeEnv(requirements=("-r numpy.txt",), installed=here.installed)
+    report = project(**{"src/py-greeter/main.py": main_py}).validate(envs={"py-greeter": env})
+    assert "deps.version" in report.codes()

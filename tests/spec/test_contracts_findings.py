@@ -3,6 +3,8 @@ of each workflow, whole (severity, code, message, YAML path, file, line, hint, K
 
 from __future__ import annotations
 
+import pytest
+
 from krtlab.spec.checker import Checker
 from krtlab.spec.contracts import check_contracts, check_sources, resolve_contract
 from krtlab.spec.facts import FileFacts, NodeContract, NodeEnv, ProtoFacts, RpcFacts, SourceFacts
@@ -167,82 +169,30 @@ def test_a_syntax_error_is_located_in_the_source():
     ]
 
 
-def test_no_handler_quotes_kre_py_with_the_src_as_written():
-    found = sources_found([NodeSpec("a", PY, "./src/a/main.py")], {SRC: NO_HANDLER})
-    assert found == [
-        no_handler(
-            "kre-py 1.22-2.0: handler module '/krt-files/./src/a/main.py' "
-            "must implement a function 'handler(ctx, data)'"
-        )
-    ]
+OLD_KRE_PY = (
+    "kre-py 1.22-2.0: handler module '/krt-files/{}' must implement a function 'handler(ctx, data)'"
+)
+NEW_KRE_PY = (
+    "kre-py 2.1: Handler module '/krt-files/{}' must implement a function 'handler(ctx, data)'"
+)
 
 
-def test_no_handler_quotes_kre_py_2_0():
-    found = sources_found([NodeSpec("a", "konstellation/kre-py:2.0.0", SRC)], {SRC: NO_HANDLER})
-    assert found == [
-        no_handler(
-            "kre-py 1.22-2.0: handler module '/krt-files/src/a/main.py' "
-            "must implement a function 'handler(ctx, data)'"
-        )
-    ]
-
-
-def test_no_handler_quotes_kre_py_2_1_with_a_digest():
-    found = sources_found(
-        [NodeSpec("a", "konstellation/kre-py:2.1.0@sha256:abc", SRC)], {SRC: NO_HANDLER}
-    )
-    assert found == [
-        no_handler(
-            "kre-py 2.1: Handler module '/krt-files/src/a/main.py' must "
-            "implement a function 'handler(ctx, data)'"
-        )
-    ]
-
-
-def test_no_handler_quotes_kre_py_2_1_from_a_registry():
-    found = sources_found(
-        [NodeSpec("a", "registry.local:5000/konstellation/kre-py:2.1.5", SRC)], {SRC: NO_HANDLER}
-    )
-    assert found == [
-        no_handler(
-            "kre-py 2.1: Handler module '/krt-files/src/a/main.py' must "
-            "implement a function 'handler(ctx, data)'"
-        )
-    ]
-
-
-def test_no_handler_quotes_kre_py_2_1_of_an_image_without_a_folder():
-    found = sources_found([NodeSpec("a", "kre-py:2.1.0", SRC)], {SRC: NO_HANDLER})
-    assert found == [
-        no_handler(
-            "kre-py 2.1: Handler module '/krt-files/src/a/main.py' must "
-            "implement a function 'handler(ctx, data)'"
-        )
-    ]
-
-
-def test_no_handler_of_a_tag_that_is_no_version():
-    found = sources_found([NodeSpec("a", "konstellation/kre-py:latest", SRC)], {SRC: NO_HANDLER})
-    assert found == [
-        no_handler(
-            "kre-py 1.22-2.0: handler module '/krt-files/src/a/main.py' "
-            "must implement a function 'handler(ctx, data)'"
-        )
-    ]
-
-
-def test_no_handler_quotes_the_base_of_a_custom_image():
-    found = sources_found(
-        [NodeSpec("a", "registry/x:1", SRC)],
-        {SRC: NO_HANDLER},
-        envs={"a": NodeEnv(base="konstellation/kre-py:2.1.1")},
-    )
-    assert found == [
-        no_handler(
-            "kre-py 2.1: Handler module '/krt-files/src/a/main.py' must "
-            "implement a function 'handler(ctx, data)'"
-        )
-    ]
+@pytest.mark.parametrize(
+    ("image", "src", "base", "kre"),
+    [
+        (PY, "./src/a/main.py", None, OLD_KRE_PY.format("./src/a/main.py")),  # src as written
+        ("konstellation/kre-py:2.0.0", SRC, None, OLD_KRE_PY.format(SRC)),
+        ("konstellation/kre-py:2.1.0@sha256:abc", SRC, None, NEW_KRE_PY.format(SRC)),
+        ("registry.local:5000/konstellation/kre-py:2.1.5", SRC, None, NEW_KRE_PY.format(SRC)),
+        ("kre-py:2.1.0", SRC, None, NEW_KRE_PY.format(SRC)),  # an image without a folder
+        ("konstellation/kre-py:latest", SRC, None, OLD_KRE_PY.format(SRC)),  # no version
+        ("registry/x:1", SRC, "konstellation/kre-py:2.1.1", NEW_KRE_PY.format(SRC)),  # custom
+    ],
+)
+def test_no_handler_quotes_the_kre_py_of_the_image(image, src, base, kre):
+    envs = {"a": NodeEnv(base=base)} if base else None
+    found = sources_found([NodeSpec("a", image, src)], {SRC: NO_HANDLER}, envs=envs)
+    assert found == [no_handler(kre)]
 
 
 def test_handler_and_init_signatures():
