@@ -362,6 +362,11 @@ class Capturer(Statements, Imports):
                 target = inspect.unwrap(value)
             except ValueError:  # a __wrapped__ cycle
                 pass
+        elif self._replaced_by_decorator(value, binding):
+            # `@timed def f` where timed returns a new function without functools.wraps (or any
+            # other object): nothing leads back to f, but its decorated def makes the value again
+            assert binding is not None
+            return self._statement(name, binding, ns, where)
         own = inspect.isfunction(target) or isinstance(target, type)
         if own and target.__module__ in self.home:
             return self._own(name, target, where, binding, ns)
@@ -395,6 +400,16 @@ class Capturer(Statements, Imports):
             if obj is None:
                 return None
         return None
+
+    @staticmethod
+    def _replaced_by_decorator(value: Any, binding: Binding | None) -> bool:
+        """Whether ``value`` is what the decorators of its ``class`` or ``def`` statement returned
+        in place of the class or function it made (for a def, :meth:`_made_by` found nothing)."""
+        if binding is None or not getattr(binding.stmt.node, "decorator_list", None):
+            return False
+        if binding.kind == CLASS:
+            return not (isinstance(value, type) and value.__name__ == binding.stmt.node.name)
+        return binding.kind == DEF
 
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""

@@ -647,6 +647,64 @@ def uses_reserved(req: pb.Request) -> pb.Response:
 """,
         expect={"text": "THE CAT AND THE HATready"},
     ),
+    _p(
+        "decorators-without-wraps",
+        """\
+import time
+
+import numpy as np
+
+
+def timed(fn):  # no functools.wraps: the function it returns knows nothing of fn
+    def run(*args):
+        start = time.perf_counter()
+        out = fn(*args)
+        run.seconds = time.perf_counter() - start
+        return out
+    return run
+
+
+@timed
+def clean(text):
+    return " ".join(text.lower().split())
+
+
+class memo:
+    def __init__(self, fn):
+        self.fn, self.seen = fn, {}
+
+    def __call__(self, x):
+        if x not in self.seen:
+            self.seen[x] = self.fn(x)
+        return self.seen[x]
+
+
+@memo
+def weight(n):
+    return n * 1.5
+
+
+@np.vectorize
+def clip(x):
+    return min(max(x, 0.0), 10.0)
+
+
+def one(cls):
+    return cls()
+
+
+@one
+class Settings:
+    scale = 2.0
+""",
+        """\
+@v.node(name="n")
+def decorated(req: pb.Request) -> pb.Response:
+    value = weight(req.number) + float(clip(req.number * 6)) * Settings.scale
+    return pb.Response(text=clean(req.text), value=value)
+""",
+        expect={"text": "the cat and the hat", "value": 23.0},
+    ),
     # ---- refused, each with its message --------------------------------------------------------
     _p(
         "refuse-open-file",
