@@ -409,7 +409,7 @@ class Capturer(Statements, Imports):
             return False
         if binding.kind == CLASS:
             return not (isinstance(value, type) and value.__name__ == binding.stmt.node.name)
-        return binding.kind == DEF
+        return True  # only a def or a class has decorators
 
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""
