@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import inspect
 import re
 from collections import ChainMap
@@ -15,11 +16,12 @@ from typing import Any
 
 from krtlab.authoring.capture_history import Statement
 from krtlab.authoring.capture_source import Ref, Source
+from krtlab.spec.runner_image import RUNNER_SHADOWED_MODULES
 
 #: Entry points the kre-py runner looks up by name: user code must not define them by accident.
 RESERVED = ("handler", "init")
 #: Modules the kre-py runner's own files shadow (its src/ comes first on sys.path).
-RUNNER_MODULES = frozenset({"config", "context", "kre_runner", "main", "kre_nats_msg_pb2"})
+RUNNER_MODULES = RUNNER_SHADOWED_MODULES  # the runner's own modules come first on its path
 _DUNDERS = {"__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__"}
 _LITERALS = {type(None), bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset}
 _MAX_LITERAL = 100_000  # characters; bigger data belongs in an asset file
@@ -94,14 +96,25 @@ def _base_name(expr: ast.expr) -> str | None:
     return node.id
 
 
+def _is_node_wrapper(obj: Any) -> bool:
+    """Whether ``obj`` is a krtlab node wrapper (or one like it), or its class: the class says
+    so. Asking an instance would take anything that answers every attribute (mocks, config
+    proxies) for one."""
+    return _attr(obj if isinstance(obj, type) else type(obj), "__krt_node__") is True
+
+
 def _plain(fn: Any) -> Any:
     """The user's function behind a krtlab node wrapper, else ``fn`` itself."""
     inner = _attr(fn, "__wrapped__")
-    return inner if _attr(fn, "__krt_node__") and inner is not None else fn
+    return inner if _is_node_wrapper(fn) and inner is not None else fn
 
 
 def _snippet(stmt: Statement) -> str:
-    text = ast.unparse(stmt.node).splitlines()[0]
+    node = stmt.node
+    if getattr(node, "decorator_list", None):  # the def or class line, not its first decorator
+        node = copy.copy(node)
+        node.decorator_list = []  # type: ignore[attr-defined]
+    text = ast.unparse(node).splitlines()[0]
     return text if len(text) <= 60 else text[:57] + "..."
 
 

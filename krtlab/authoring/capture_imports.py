@@ -4,6 +4,7 @@ statements the notebook wrote, and the local modules that must travel with the n
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import sys
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from krtlab.authoring.capture_common import (
     _exportable_def,
     _fresh,
 )
-from krtlab.authoring.capture_history import Binding, History
+from krtlab.authoring.capture_history import IMPORT, Binding
 from krtlab.authoring.capture_values import is_builtin
 from krtlab.authoring.handler_py import ImportLine, import_group
 from krtlab.errors import CaptureError
@@ -57,7 +58,7 @@ class Imports:
             user: tuple | None = None,
         ) -> tuple | None: ...
 
-    def _name_for(self, obj: Any, where: str, needs: set[tuple], history) -> str | None:
+    def _name_for(self, obj: Any, where: str, needs: set[tuple]) -> str | None:
         """The expression naming a class, function or module in a written-back value."""
         builtin = is_builtin(obj)
         if builtin is not None:
@@ -94,7 +95,7 @@ class Imports:
             if item is not None:
                 needs.add(item)
             return name
-        public = self._importable(obj, history)
+        public = self._importable(obj)
         if public is None:
             return None
         return self._fresh_import(public[0], public[1], public[1], where)
@@ -113,7 +114,7 @@ class Imports:
         module = sys.modules.get(key[1])
         return _attr(module, key[2]) if key[2] else module
 
-    def _importable(self, value: Any, history: History | None = None) -> tuple[str, str] | None:
+    def _importable(self, value: Any) -> tuple[str, str] | None:
         """(shortest public module exposing ``value``, its name there), or None."""
         module, name = _attr(value, "__module__"), _attr(value, "__qualname__")
         if not (isinstance(module, str) and isinstance(name, str) and name.isidentifier()):
@@ -130,28 +131,40 @@ class Imports:
         return None
 
     def _import_statement(
-        self, name: str, binding: Binding, where: str, claim: bool = True
+        self, name: str, binding: Binding, where: str, claim: bool = True, package: Any = None
     ) -> tuple | str | None:
-        """``name`` as the import statement that bound it (``from utils import WORD_RE``)."""
+        """``name`` as the import statement that bound it (``from utils import WORD_RE``); a
+        relative import (``from .data import WORD``) made absolute from ``package``, the
+        importing module's. "unresolved" when it cannot be."""
         node = binding.stmt.node
         for alias in getattr(node, "names", ()):
             bound = alias.asname or alias.name.split(".")[0]
             if bound != name:
                 continue
             if isinstance(node, ast.ImportFrom):
-                if node.level or not node.module:
+                module = _absolute(node, package)
+                if module is None:
                     return "unresolved"
-                module, attr = node.module, alias.name
+                attr = alias.name
             elif alias.asname:
                 module, attr = alias.name, ""
             else:
                 module, attr = alias.name.split(".")[0], ""
             if not claim:
                 self._record(name, module, attr)
+                self._submodules(name, binding)
                 return None
             self._import(name, module, attr, where)
             return None
         return "unresolved"
+
+    def _submodules(self, name: str, binding: Binding | None) -> None:
+        """``import xml.etree.ElementTree`` binds ``xml`` and loads the submodule the code then
+        reaches as ``xml.etree.ElementTree``: keep that import line as written."""
+        node = binding.stmt.node if binding is not None and binding.kind == IMPORT else None
+        for alias in node.names if isinstance(node, ast.Import) else ():
+            if not alias.asname and "." in alias.name and alias.name.split(".")[0] == name:
+                self.records.add(ImportLine(alias.name, "", ""))
 
     def _import(self, name: str, module: str, attr: str, where: str) -> None:
         top = module.split(".")[0]
@@ -192,3 +205,14 @@ class Imports:
         self.items.setdefault(item_key, Item(item_key, "const", (name,), NOWHERE, text=text))
         self._claim(name, ("import", module, top, *path), where)
         return item_key
+
+
+def _absolute(node: ast.ImportFrom, package: Any) -> str | None:
+    """The module a ``from ... import`` statement reads, absolute (None: a relative import
+    outside a package, or above its top)."""
+    if not node.level:
+        return node.module
+    try:
+        return importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    except (ImportError, ValueError, TypeError, AttributeError):
+        return None

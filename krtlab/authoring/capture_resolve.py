@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import inspect
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from krtlab.authoring.capture_common import (
     _globals,
     _identifiers,
     _is_krtlab,
+    _is_node_wrapper,
     _namespace,
     _plain,
     _shadows_builtin,
@@ -77,9 +79,17 @@ class Capturer(Statements, Imports):
         # roots krtlab handed over undecorated: their decorators returned them as they were
         self.plain_roots = {id(_plain(r)) for r in roots if inspect.isfunction(_plain(r))}
 
+    def _state(self) -> dict[str, Any]:
+        """Copies of what capturing a name adds to (items, names, imports, uses)."""
+        kept = ("items", "bound", "first_use", "records", "local", "uses", "_closures")
+        return {k: copy.copy(getattr(self, k)) for k in kept}
+
     def _root(self, root: Any) -> Any:
         fn = _plain(root)
-        fn = inspect.unwrap(fn) if callable(fn) and not inspect.isfunction(fn) else fn
+        try:  # behind functools.wraps (lru_cache, the user's own): its def has the decorators
+            fn = inspect.unwrap(fn) if callable(fn) else fn
+        except ValueError:  # a __wrapped__ cycle
+            pass
         if not inspect.isfunction(fn) or fn.__name__ == "<lambda>" or not _exportable_def(fn):
             name = _attr(fn, "__name__") or ""
             raise CaptureError(
@@ -264,7 +274,7 @@ class Capturer(Statements, Imports):
             # krtlab got the function itself, so they only registered it (krtlab's do)
             return True
         value = ns.get(name)
-        return _is_krtlab(value) or bool(_attr(value, "__krt_node__"))
+        return _is_krtlab(value) or _is_node_wrapper(value)
 
     def _resolve(
         self,
@@ -290,6 +300,7 @@ class Capturer(Statements, Imports):
             return None  # IPython's wrapper over a builtin (its `open`): the runner has the builtin
         closure = isinstance(ns, ChainMap) and name in ns.maps[0]
         history = None if closure else self._history(ns)
+        saved = self._state() if annotation_only else None
         try:
             if history is not None and at is not None:
                 then, now = history.binding(name, before=at), history.binding(name)
@@ -300,7 +311,8 @@ class Capturer(Statements, Imports):
                     return key
             key = self._bind(name, ns[name], where, ns, history, at)
         except CaptureError as exc:
-            if annotation_only and exc.name == name:  # annotations: drop, never evaluated
+            if saved is not None and exc.name == name:  # annotations: drop, never evaluated
+                self.__dict__.update(saved)  # with what was captured for it before the error
                 return None
             raise
         if key is not None and user is not None:
@@ -310,7 +322,13 @@ class Capturer(Statements, Imports):
     def _historical(self, name: str, binding: Binding, ns: Mapping[str, Any], where: str):
         """``name`` as an earlier statement bound it, for a statement that ran in between."""
         if binding.kind == IMPORT:
-            return self._import_statement(name, binding, where, claim=False)
+            package = _globals(ns).get("__package__")
+            if self._import_statement(name, binding, where, False, package) is not None:
+                raise self._error(name, where, (
+                    f"{binding.stmt.where()} imports it with a relative import krtlab cannot "
+                    "resolve (the module is in no package); import it by its full name"
+                ))  # fmt: skip
+            return None
         if not binding.single:
             raise self._error(name, where, (
                 f"a statement used it ({where}) before {binding.stmt.where()} changed it, and "
@@ -333,9 +351,11 @@ class Capturer(Statements, Imports):
         if isinstance(space, str):  # krtlab's stand-in for a generated <stem>_pb2 module
             self._import(name, space, "", where)
             return None
+        binding = history.binding(name) if history is not None else None
         if isinstance(value, ModuleType) and not _is_krtlab(value):
             module = _PUBLIC_ALIASES.get(value.__name__, value.__name__)  # os.path, not posixpath
             self._import(name, module, "", where)
+            self._submodules(name, binding)
             return None
         found = proto_import(value)
         if found is not None:
@@ -345,7 +365,6 @@ class Capturer(Statements, Imports):
                 name, where, "it is a krtlab object, and krtlab is not installed on the runner; "
                 "use krtlab names only in annotations (they are never evaluated there)",
             )  # fmt: skip
-        binding = history.binding(name) if history is not None else None
         if type(value) in _LITERALS:
             key = self._constant(name, value, where, binding)
             if key is not None:
@@ -370,17 +389,19 @@ class Capturer(Statements, Imports):
         own = inspect.isfunction(target) or isinstance(target, type)
         if own and target.__module__ in self.home:
             return self._own(name, target, where, binding, ns)
-        public = self._importable(value, history)
+        public = self._importable(value)
         if public is not None:
             self._import(name, *public, where)
             return None
         if binding is not None and binding.kind == IMPORT:
-            key = self._import_statement(name, binding, where)
+            key = self._import_statement(
+                name, binding, where, package=_globals(ns).get("__package__")
+            )
             if not isinstance(key, str):  # "unresolved": look further
                 return key
         if binding is not None and binding.kind not in (DEF, CLASS) and binding.single:
             return self._statement(name, binding, ns, where)
-        return self._value(name, value, where, binding, history)
+        return self._value(name, value, where, binding)
 
     @staticmethod
     def _made_by(value: Any, binding: Binding | None) -> Any:
@@ -405,15 +426,18 @@ class Capturer(Statements, Imports):
     def _replaced_by_decorator(value: Any, binding: Binding | None) -> bool:
         """Whether ``value`` is what the decorators of its ``class`` or ``def`` statement returned
         in place of the class or function it made (for a def, :meth:`_made_by` found nothing)."""
-        if binding is None or not getattr(binding.stmt.node, "decorator_list", None):
+        node = binding.stmt.node if binding is not None else None
+        if not getattr(node, "decorator_list", None):  # only a def or a class has decorators
             return False
-        if binding.kind == CLASS:
-            return not (isinstance(value, type) and value.__name__ == binding.stmt.node.name)
-        return True  # only a def or a class has decorators
+        if isinstance(node, ast.ClassDef):
+            return not (isinstance(value, type) and value.__name__ == node.name)
+        return True
 
     def _own(self, name: str, target: Any, where: str, binding: Binding | None, ns) -> tuple:
         """A function or class the notebook (or script) itself made."""
         if binding is not None and binding.kind in (DEF, CLASS):  # `def name` / `class name`
+            # `Settings.level = 2` after the class: the exported class statement would not have it
+            self._check_unchanged(name, target, binding.stmt, where, ns)
             source = None
             if binding.kind == CLASS and target.__name__ == name:
                 text, first = binding.stmt.text()

@@ -15,7 +15,6 @@ import io
 import linecache
 import os
 import sys
-import textwrap
 import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ __all__ = ["Ref", "Source", "class_source", "function_source", "location", "rewr
 __all__ += ["statement_source"]
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 def _cell_numbers() -> dict[str, int]:
@@ -112,8 +112,8 @@ def _functions(text: str) -> dict[tuple[str, int], ast.FunctionDef | ast.AsyncFu
     }
 
 
-def _start(node: ast.stmt) -> int:
-    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+def _start(node: _Def) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
 
 def _top_level_defs(tree: ast.AST) -> Iterator[ast.stmt]:
@@ -125,10 +125,30 @@ def _top_level_defs(tree: ast.AST) -> Iterator[ast.stmt]:
             yield from _top_level_defs(child)
 
 
-def _block(name: str, filename: str, lines: list[str], node: ast.stmt) -> Source:
+def _dedent(text: str, by: int) -> str:
+    """``text`` (a nested block indented by ``by``) moved left by ``by`` columns, but for the
+    lines inside a string spanning lines: those are the string's own text (textwrap.dedent
+    would change what the string holds)."""
+    inside: set[int] = set()  # 0-based indexes of lines that continue a string
+    tree = _parse("if 1:\n" + text)  # a header makes the indented block parse
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, (ast.Constant, ast.JoinedStr)) and node.end_lineno != node.lineno:
+            inside.update(range(node.lineno - 1, (node.end_lineno or node.lineno) - 1))
+    out = []
+    for i, line in enumerate(text.splitlines(keepends=True)):
+        if i in inside:
+            out.append(line)
+        elif line[:by].isspace() or not line.strip():
+            out.append(line[by:] if line.strip() else line.lstrip(" \t"))
+        else:  # less indented: a line inside brackets (any indentation is fine there)
+            out.append(line.lstrip(" \t"))
+    return "".join(out)
+
+
+def _block(name: str, filename: str, lines: list[str], node: _Def) -> Source:
     start = _start(node)
     text = "".join(lines[start - 1 : node.end_lineno])
-    text = (textwrap.dedent(text) if node.col_offset else text).rstrip() + "\n"
+    text = (_dedent(text, node.col_offset) if node.col_offset else text).rstrip() + "\n"
     tree = _parse(text)
     if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], _DEFS):
         where = location(filename, start)
@@ -154,7 +174,7 @@ def statement_source(name: str, text: str, filename: str, first_line: int) -> So
 def function_source(func: Callable) -> Source:
     """The ``def`` block of a function (dedented if nested), decorators included."""
     code = func.__code__
-    lines = linecache.getlines(code.co_filename, getattr(func, "__globals__", None))
+    lines = linecache.getlines(code.co_filename, func.__globals__)
     # decorated: the def starts at its first decorator's line
     node = _functions("".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
     if node is not None:

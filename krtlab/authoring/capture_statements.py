@@ -41,7 +41,7 @@ class Statements:
         def _resolve_refs(
             self, item: Item, ns: Mapping[str, Any], pos: tuple[int, int]
         ) -> None: ...
-        def _name_for(self, obj: Any, where: str, needs: set[tuple], history) -> str | None: ...
+        def _name_for(self, obj: Any, where: str, needs: set[tuple]) -> str | None: ...
 
     def _statement(
         self, name: str, binding: Binding, ns: Mapping[str, Any], where: str, *,
@@ -120,7 +120,7 @@ class Statements:
             folders.insert(0, os.path.dirname(os.path.abspath(path)))
         return folders
 
-    def _value(self, name: str, value: Any, where: str, binding: Binding | None, history) -> tuple:
+    def _value(self, name: str, value: Any, where: str, binding: Binding | None) -> tuple:
         """``name`` written back from its value: no single statement made it."""
         key = ("value", name, id(value))
         if key in self.items:
@@ -129,7 +129,7 @@ class Statements:
         needs: set[tuple] = set()
 
         def namer(obj: Any) -> str | None:
-            return self._name_for(obj, where, needs, history)
+            return self._name_for(obj, where, needs)
 
         text = value_source(value, namer, width=max(40, 97 - len(name)))
         if text is None:

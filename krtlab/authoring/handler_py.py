@@ -18,6 +18,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from krtlab.authoring.capture_common import _plain
 from krtlab.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -201,11 +202,6 @@ def _positional(fn: Callable[..., Any]) -> tuple[int, int]:
 def _accepts(fn: Callable[..., Any], count: int) -> bool:
     required, accepted = _positional(fn)
     return required <= count <= accepted
-
-
-def _unwrap(fn: Any) -> Any:
-    inner = getattr(fn, "__wrapped__", None)  # krtlab node wrappers hold the user's function
-    return inner if getattr(fn, "__krt_node__", False) and inner is not None else fn
 
 
 def _local(base: str, avoid: set[str]) -> str:
@@ -401,8 +397,8 @@ def _render(
 ) -> tuple[str, Captured, dict[int, str]]:
     from krtlab.authoring.capture import capture  # capture imports the writers above
 
-    handler = _unwrap(handler)
-    init = _unwrap(init) if init is not None else None
+    handler = _plain(handler)  # krtlab node wrappers hold the user's function
+    init = _plain(init) if init is not None else None
     keep = [init] if init is not None and init.__name__ == "init" and _accepts(init, 1) else []
     captured = capture([handler, *([init] if init is not None else [])], node=node, keep=keep)
     blocks = list(captured.definitions)

@@ -28,6 +28,8 @@ import tempfile
 import time
 import traceback
 
+# kre-py's own modules (krtlab.spec.runner_image.RUNNER_SHADOWED_MODULES: this file runs
+# without krtlab, in the image's Python)
 RUNNER_MODULES = ("config", "context", "kre_runner", "main", "kre_nats_msg_pb2")
 _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR"}
 

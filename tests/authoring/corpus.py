@@ -719,6 +719,18 @@ def logs(req: pb.Request) -> pb.Response:
         refuse_at=(1, 3),
     ),
     _p(
+        "refuse-class-changed-after-its-statement",
+        "class Settings:\n    level = 1\n\n\nSettings.level = 2  # tuned after the fact\n",
+        """\
+@v.node(name="n")
+def level(req: pb.Request) -> pb.Response:
+    return pb.Response(value=Settings.level)
+""",
+        refuse=r"'Settings'.*made by .*\(`class Settings:`\), and .* may change it afterwards "
+        r"\(`Settings.level = 2`\)",
+        refuse_at=(0, 5),
+    ),
+    _p(
         "refuse-socket",
         "import socket\nSOCK = socket.socket()\n",
         """\

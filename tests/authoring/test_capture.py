@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
 import importlib.util
+import linecache
 import math
+import os
 import subprocess
 import sys
 import textwrap
+import types
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from krtlab.authoring.capture import Captured, capture, location
+from krtlab.authoring.capture_source import (
+    Ref,
+    class_source,
+    function_source,
+    rewrite,
+    scan,
+    statement_source,
+)
 from krtlab.errors import CaptureError
 
 DATA = Path(__file__).parent / "data"
@@ -295,6 +309,7 @@ def test_undefined_names_are_reported_with_their_line(nodes):
     message = str(info.value)
     assert message.startswith("name 'NOT_DEFINED' used by node 'n' (")
     assert message.endswith(f"capture_nodes.py, line {mark('uses_undefined')}) is not defined")
+    assert (info.value.node, info.value.name) == ("n", "NOT_DEFINED")
 
 
 def test_roots_must_be_top_level_defs(nodes):
@@ -1483,3 +1498,1126 @@ def test_imports_of_submodules_the_module_itself_and_the_runners_own(tmp_path, m
             at_runner,
         ),
     ]
+
+
+# ---- how each name is resolved (capture_resolve) -----------------------------------------------
+
+
+@pytest.fixture
+def load(tmp_path, monkeypatch):
+    """``load(name, text)``: write ``text`` as ``name.py`` in tmp_path and import it; the modules
+    of tmp_path are forgotten afterwards."""
+    before = set(sys.modules)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def load(name: str, text: str, **files: str):
+        for stem, body in files.items():
+            (tmp_path / f"{stem}.py").write_text(body)
+        (tmp_path / f"{name}.py").write_text(text)
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+
+    yield load
+    for name in set(sys.modules) - before:
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+CLOSURES_PY = """\
+from decimal import Decimal
+
+FACTOR = 2
+
+
+def scale(x):
+    return x * FACTOR
+
+
+def twice(x):
+    return scale(x) * 2
+
+
+def fact(n):
+    return 1 if n <= 1 else n * fact(n - 1)
+
+
+A = Decimal(scale(1))
+FACTOR = 3
+B = Decimal(twice(1)) + fact(3)
+FACTOR = 4
+
+
+def node(req):
+    return A, B, FACTOR
+"""
+
+
+def test_statements_get_what_the_functions_they_call_used_as_it_was_then(load):
+    module = load("cr_closures", CLOSURES_PY)
+    cap = capture([module.node], node="n")
+    assert cap.definitions == (
+        "FACTOR = 2",  # what scale(1) used when A was made
+        "def scale(x):\n    return x * FACTOR",
+        "def twice(x):\n    return scale(x) * 2",  # B calls scale through twice
+        "def fact(n):\n    return 1 if n <= 1 else n * fact(n - 1)",  # calls itself
+        "A = Decimal(scale(1))\nFACTOR = 3\nB = Decimal(twice(1)) + fact(3)\nFACTOR = 4",
+        "def node(req):\n    return A, B, FACTOR",
+    )
+    assert run_module(cap)["node"](None) == (2, 12, 4)
+    # a function only the node calls uses the name as it is now
+    module = load(
+        "cr_closures_later",
+        "FACTOR = 2\n\n\ndef scale(x):\n    return x * FACTOR\n\n\nFACTOR = 3\n\n\n"
+        "def node(req):\n    return scale(req)\n",
+    )
+    assert capture([module.node], node="n").definitions == (
+        "FACTOR = 3",
+        "def scale(x):\n    return x * FACTOR",
+        "def node(req):\n    return scale(req)",
+    )
+
+
+def test_a_statement_that_calls_a_root_comes_after_that_root(load):
+    module = load(
+        "cr_root_call",
+        "from decimal import Decimal\n\n\ndef node(req):\n    return req * 2\n\n\n"
+        "def helper(x):\n    return node(x) + 1\n\n\nCACHE = Decimal(helper(1))\n\n\n"
+        "def other(req):\n    return CACHE\n",
+    )
+    cap = capture([module.node, module.other], node="n")
+    assert cap.definitions == (
+        "def helper(x):\n    return node(x) + 1",
+        "def node(req):\n    return req * 2",  # a root, yet CACHE calls it through helper
+        "CACHE = Decimal(helper(1))",
+        "def other(req):\n    return CACHE",
+    )
+    assert cap.roots == ("node", "other")
+    assert run_module(cap)["other"](None) == 3
+
+
+def test_statements_that_ran_after_the_last_root_come_after_it(load):
+    module = load(
+        "cr_trailing",
+        "def node(req):\n    return sorted(REGISTRY), len(ALIASES)\n\n\n"
+        'REGISTRY = {"node": node}\nALIASES = [node]\n',
+    )
+    cap = capture([module.node], node="n")
+    assert cap.definitions == (
+        "def node(req):\n    return sorted(REGISTRY), len(ALIASES)",
+        'REGISTRY = {"node": node}\nALIASES = [node]',
+    )
+    lines = [location(module.__file__, n) for n in range(8)]
+    assert cap.origins == ((lines[1], lines[2]), (lines[5], lines[6]))
+    assert cap.where == lines[1]
+    assert run_module(cap)["node"](None) == (["node"], 1)
+
+
+def test_defaults_and_class_bodies_use_names_as_they_were_when_they_ran(load, tmp_path):
+    module = load(
+        "cr_then",
+        "X = 2\n\n\ndef node(req, x=X):\n    return x, X, Settings.level\n\n\n"
+        "class Settings:\n    level = X\n\n\nX = 3\n",
+    )
+    cap = capture([module.node], node="n")
+    assert cap.definitions == (
+        "X = 2",
+        "class Settings:\n    level = X",
+        "def node(req, x=X):\n    return x, X, Settings.level",  # its default used X = 2
+        "X = 3",
+    )
+    assert run_module(cap)["node"](None) == (2, 3, 2)
+    # what such a name was then is refused for what it was then
+    (tmp_path / "rates.txt").write_text("1.5\n")
+    module = load(
+        "cr_then_read",
+        "from pathlib import Path\n\n"
+        'TEXT = Path(__file__).with_name("rates.txt").read_text()\n\n\n'
+        "def node(req, text=TEXT):\n    return text\n\n\n"
+        'TEXT = "2"\n',
+    )
+    with pytest.raises(CaptureError) as info:
+        capture([module.node], node="n")
+    made = location(module.__file__, 3)
+    reason = (
+        f"it is made by {made} (`TEXT = Path(__file__).with_name('rates.txt').read_text()`), "
+        "which reads Path(__file__).with_name('rates.txt').read_text(...) from a file beside "
+        f"the notebook; {_FROM_FILE}"
+    )
+    assert str(info.value) == (
+        f"cannot export 'TEXT', used by node 'n' ({location(module.__file__, 6)}): {reason}"
+    )
+    assert (info.value.name, info.value.where, info.value.reason) == ("TEXT", made, reason)
+
+
+def test_a_name_a_loop_made_and_a_later_statement_changed_is_refused(load):
+    import re
+
+    module = load(
+        "cr_loop_then",
+        "for X in [2]:\n    pass\n\n\ndef node(req, x=X):\n    return x\n\n\nX = 5\n",
+    )
+    closure = load(
+        "cr_loop_then_call",
+        "from decimal import Decimal\n\nfor FACTOR in [2]:\n    pass\n\n\n"
+        "def scale(x):\n    return x * FACTOR\n\n\nA = Decimal(scale(1))\nFACTOR = 3\n\n\n"
+        "def node(req):\n    return A\n",
+    )
+    for root, name, line in [(module.node, "X", 5), (closure.node, "FACTOR", 8)]:
+        with pytest.raises(CaptureError) as info:
+            capture([root], node="n")
+        used = location(root.__code__.co_filename, line)
+        # (which statement it names as the change is not pinned here)
+        pattern = (
+            re.escape(f"cannot export {name!r}, used by node 'n' ({used}): a statement used it "
+                      f"({used}) before ")
+            + re.escape(location(root.__code__.co_filename, 1)[:-1])
+            + r"\d+"
+            + re.escape(
+                " changed it, and krtlab cannot tell what it was then; restart the kernel, run "
+                "all cells in order and export again"
+            )
+        )  # fmt: skip
+        assert re.fullmatch(pattern, str(info.value)), str(info.value)
+        assert (info.value.name, info.value.where) == (name, used)
+
+
+def test_an_import_a_statement_used_before_its_name_was_bound_again(load):
+    module = load(
+        "cr_import_then",
+        "from decimal import Decimal\nimport fractions as F\n\nHALF = F.Fraction(1, 2)\n"
+        'F = Decimal("0.5")\n\n\ndef node(req):\n    return HALF, F\n',
+    )
+    cap = capture([module.node], node="n")
+    assert cap.imports == (
+        "from __future__ import annotations",
+        "import fractions as F",  # for HALF, which ran before F was bound again
+        "from decimal import Decimal",
+    )
+    assert cap.definitions == (
+        'HALF = F.Fraction(1, 2)\nF = Decimal("0.5")',
+        "def node(req):\n    return HALF, F",
+    )
+    assert [str(x) for x in run_module(cap)["node"](None)] == ["1/2", "0.5"]
+
+
+DECORATED_ROOTS_PY = """\
+import functools
+
+LIMIT = 3
+
+
+class Wrapper:
+    # like krtlab's node wrapper (it has __krt_node__), from a module that is not krtlab
+    __krt_node__ = True
+
+    def __init__(self, fn):
+        self.__wrapped__ = fn
+
+    def init(self, fn):
+        return fn
+
+    @classmethod
+    def named(cls, name):
+        return cls
+
+
+@Wrapper.named(
+    "node",
+)
+def node(req):
+    return req
+
+
+@functools.lru_cache(maxsize=2)
+@node.init
+def setup(ctx):
+    return LIMIT
+"""
+
+
+def test_roots_behind_wrappers_lose_only_the_node_decorators(load):
+    import inspect
+
+    module = load("cr_decorated_roots", DECORATED_ROOTS_PY)
+    assert not inspect.isfunction(module.setup)  # the lru_cache wrapper
+    cap = capture([module.node, module.setup], node="n")
+    assert cap.definitions == (
+        "LIMIT = 3",
+        "def node(req):\n    return req",  # all three lines of @Wrapper.named(...) are gone
+        "@functools.lru_cache(maxsize=2)\ndef setup(ctx):\n    return LIMIT",
+    )
+    assert cap.imports == ("from __future__ import annotations", "import functools")
+    lines = [location(module.__file__, n) for n in range(32)]
+    assert cap.origins == (("",), (lines[24], lines[25]), (lines[28], lines[30], lines[31]))
+    assert cap.roots == ("node", "setup")
+
+
+def test_roots_that_are_no_def_are_refused_with_their_name(load):
+    import functools
+
+    module = load("cr_bad_roots", "scale = lambda x: x * 2  # noqa: E731\n")
+    for root, name in [(module.scale, "<lambda>"), (functools.partial(max, 1), "")]:
+        with pytest.raises(CaptureError) as info:
+            capture([root], node="n")
+        assert str(info.value) == (
+            f"node 'n': {root!r} must be a function defined with def at the top level of a cell "
+            "or module"
+        )
+        assert (info.value.node, info.value.name) == ("n", name)
+
+
+def test_a_root_whose_file_changed_since_it_ran_is_refused(load, tmp_path):
+    import linecache
+
+    module = load("cr_stale_root", "def node(req):\n    return req\n")
+    path = tmp_path / "cr_stale_root.py"
+    path.write_text("\n\ndef node(req):\n    return 1\n")
+    linecache.checkcache(str(path))
+    with pytest.raises(CaptureError) as info:
+        capture([module.node], node="n")
+    reason = (
+        f"cannot find the source of function 'node' ({location(str(path), 1)}); was the file "
+        "changed after it ran? Run the cell or module that defines it again"
+    )
+    assert str(info.value) == f"node 'n': {reason}"  # a root: no "used at"
+    err = info.value
+    assert (err.node, err.name, err.where, err.reason) == ("n", "node", location(str(path), 1),
+                                                           reason)  # fmt: skip
+
+
+def test_state_kept_with_nonlocal_is_refused_naming_every_name(load):
+    module = load(
+        "cr_nonlocal",
+        "def make_counter():\n    count = total = 0\n\n    def counter(req):\n"
+        "        nonlocal count, total\n        count += 1\n        total += req\n"
+        "        return count, total\n\n    return counter\n",
+    )
+    with pytest.raises(CaptureError) as info:
+        capture([module.make_counter()], node="n")
+    where = location(module.__file__, 4)
+    assert str(info.value) == (
+        f"cannot export 'count, total', used by node 'n' ({where}): it is assigned with "
+        "nonlocal; keep such state in ctx.set(...) or a global"
+    )
+    assert (info.value.name, info.value.where) == ("count, total", where)
+
+
+def test_code_run_from_text_without_a_file_or_with_its_own_builtins(tmp_path):
+    import builtins
+    import types
+
+    path = tmp_path / "cr_text.py"
+    text = "LIMIT = 3\n\n\ndef node(req):\n    return min(req, LIMIT)\n"
+    path.write_text(text)
+
+    def run(name, **namespace):
+        module = types.ModuleType(name)
+        vars(module).update(namespace)
+        exec(compile(text, str(path), "exec"), vars(module))
+        return module
+
+    plain = run("cr_no_file")  # no __file__: no history to read
+    bare = run("cr_no_builtins")
+    del vars(bare)["__builtins__"]  # the function keeps the builtins it was made with
+    main = run("cr_main_like", __file__=str(path), __builtins__=builtins)  # as in __main__
+    lines = [location(str(path), n) for n in range(6)]
+    for module in [plain, bare, main]:
+        cap = capture([module.node], node="n")
+        assert cap.definitions == ("LIMIT = 3", "def node(req):\n    return min(req, LIMIT)")
+        assert cap.origins == (("",), (lines[4], lines[5]))
+    # builtins are what the module's own __builtins__ holds
+    restricted = run("cr_restricted", __builtins__={"max": max})
+    with pytest.raises(CaptureError) as info:
+        capture([restricted.node], node="n")
+    assert str(info.value) == f"name 'min' used by node 'n' ({lines[5]}) is not defined"
+
+
+def test_a_class_made_in_a_block_is_its_class_statement(load):
+    module = load(
+        "cr_block_class",
+        "if True:\n    # not part of the class\n    class Settings:\n        level = 1\n\n\n"
+        "def node(req):\n    return Settings.level\n",
+    )
+    cap = capture([module.node], node="n")
+    assert cap.definitions == (
+        "class Settings:\n    level = 1",
+        "def node(req):\n    return Settings.level",
+    )
+    assert cap.names["Settings"] == location(module.__file__, 3)
+
+
+def test_a_name_two_roots_need_as_a_def_and_a_constant_is_refused(load):
+    a = load(
+        "cr_two_a", "def helper(x):\n    return x\n\n\ndef node(req):\n    return helper(req)\n"
+    )
+    b = load("cr_two_b", "helper = 2\n\n\ndef setup(ctx):\n    return helper\n")
+    with pytest.raises(CaptureError) as info:
+        capture([a.node, b.setup], node="n")
+    assert str(info.value) == (
+        f"cannot export 'helper', used by node 'n' ({location(b.__file__, 5)}): the exported "
+        "module would need this name for two different objects (also used at "
+        f"{location(a.__file__, 1)}); rename one of them"
+    )
+
+
+def test_a_wrapper_over_a_builtin_is_the_builtin(load):
+    module = load(
+        "cr_open",
+        "import builtins\nimport functools\n\n"
+        "open = functools.wraps(builtins.open)(lambda *a, **k: builtins.open(*a, **k))\n\n\n"
+        "def node(req):\n    with open(req) as f:\n        return f.read()\n",
+    )
+    cap = capture([module.node], node="n")  # like IPython's open
+    assert cap.definitions == ("def node(req):\n    with open(req) as f:\n        return f.read()",)
+    assert cap.imports == ("from __future__ import annotations",)
+
+
+def test_names_of_an_inner_function_come_from_its_closure_then_its_module(load):
+    module = load(
+        "cr_closure_names",
+        'from decimal import Decimal\n\nRATE = Decimal("2")\nTABLE = Decimal(sum([1, 2]))\n\n\n'
+        'def make():\n    RATE = Decimal("3")\n\n'
+        "    def inner(req):\n        return RATE, TABLE\n\n    return inner\n",
+    )
+    cap = capture([module.make()], node="n")
+    assert cap.definitions == (
+        # the closure's RATE, written from its value; the module's TABLE, as its statement
+        'RATE = Decimal("3")\nTABLE = Decimal(sum([1, 2]))',
+        "def inner(req):\n    return RATE, TABLE",
+    )
+    assert cap.origins == (("", location(module.__file__, 4)), (
+        location(module.__file__, 10), location(module.__file__, 11)))  # fmt: skip
+
+
+RESERVED_PY = """\
+from decimal import Decimal
+
+import cr_hooks
+from cr_handlers import handler as init
+
+for _ in range(1):
+    HOOKS = {0: cr_hooks.user_handler}  # no single statement: written from its value
+
+
+def renamed(fn):
+    fn.__name__ = "score_v2"
+    return fn
+
+
+@renamed
+def score(x):
+    return x
+
+
+def handler(req):
+    return req
+
+
+TEMP = Decimal("1.5")
+DOUBLE = TEMP * 2
+TEMP = 0
+
+
+def node(req):
+    return score(req), HOOKS, handler(req), init(req)
+"""
+
+
+def test_reserved_names_are_renamed_clear_of_every_name_the_module_binds(load):
+    module = load(
+        "cr_reserved",
+        RESERVED_PY,
+        cr_hooks="def user_handler(x):\n    return x + 1\n",
+        cr_handlers="def handler(x):\n    return x * 10\n",
+    )
+    cap = capture([module.node], node="n")
+    assert cap.imports == (
+        "from __future__ import annotations",
+        "from cr_handlers import handler as user_init",  # an import named init
+        "from cr_hooks import user_handler",  # for HOOKS: the renamed handler avoids it
+    )
+    assert cap.definitions == (
+        "HOOKS = {0: user_handler}",
+        'def renamed(fn):\n    fn.__name__ = "score_v2"\n    return fn',
+        "@renamed\ndef score(x):\n    return x",
+        "def user_handler_2(req):\n    return req",
+        "def node(req):\n    return score(req), HOOKS, user_handler_2(req), user_init(req)",
+    )
+    assert cap.local_modules == {"cr_hooks", "cr_handlers"}
+    assert run_module(cap)["node"](4) == (4, {0: sys.modules["cr_hooks"].user_handler}, 4, 40)
+    # a reserved name only an earlier statement used is renamed too
+    module = load(
+        "cr_reserved_then",
+        'from decimal import Decimal\n\ninit = Decimal("1.5")\nTOTAL = init * 2\ninit = 0\n\n\n'
+        "def node(req):\n    return TOTAL\n",
+    )
+    assert capture([module.node], node="n").definitions == (
+        'user_init = Decimal("1.5")\nTOTAL = user_init * 2',
+        "def node(req):\n    return TOTAL",
+    )
+
+
+def test_a_class_only_an_annotation_names_keeps_the_notebooks_order(load):
+    module = load(
+        "cr_annotated",
+        "from __future__ import annotations\n\n\ndef describe(box: Box) -> str:\n"
+        '    return "box"\n\n\nclass Box:\n    label = "b"\n\n\n'
+        "def node(req):\n    return describe(None)\n",
+    )
+    assert capture([module.node], node="n").definitions == (
+        'def describe(box: Box) -> str:\n    return "box"',
+        'class Box:\n    label = "b"',
+        "def node(req):\n    return describe(None)",
+    )
+
+
+WRAPPED_PY = """\
+import functools
+
+
+def deep(fn):
+    for _ in range({depth}):
+        fn = functools.wraps(fn)(lambda *a, _f=fn: _f(*a))
+    return fn
+
+
+# wrapped {depth} times
+@deep
+def helper(x):
+    return x
+
+
+def node(req):
+    return helper(req)
+"""
+
+
+def test_a_def_is_found_behind_at_most_19_wrappers(load):
+    cap = capture([load("cr_wrapped_19", WRAPPED_PY.format(depth=19)).node], node="n")
+    assert cap.definitions[1] == "@deep\ndef helper(x):\n    return x"  # the def itself
+    # deeper: its statement, which makes the same value (with the comment above it)
+    cap = capture([load("cr_wrapped_20", WRAPPED_PY.format(depth=20)).node], node="n")
+    assert cap.definitions[1] == "# wrapped 20 times\n@deep\ndef helper(x):\n    return x"
+
+
+def test_a_function_under_a_second_name_changed_later_is_refused(load):
+    module = load(
+        "cr_alias_changed",
+        "def scale(x):\n    return x * 2\n\n\nh = scale\nh.calls = 0\n\n\n"
+        "def node(req):\n    return h(req)\n",
+    )
+    with pytest.raises(CaptureError) as info:
+        capture([module.node], node="n")
+    lines = [location(module.__file__, n) for n in range(11)]
+    assert str(info.value) == (
+        f"cannot export 'h', used by node 'n' ({lines[10]}): it is made by {lines[5]} "
+        f"(`h = scale`), and {lines[6]} may change it afterwards (`h.calls = 0`); {_CHANGED}"
+    )
+
+
+# ---- how a global is bound: modules, krtlab objects, literals, decorated defs (Capturer._bind) --
+
+
+def bind_module(tmp_path, monkeypatch, name: str, text: str):
+    """Module ``name`` of ``text``, written to a file and imported (capture reads its source)."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def test_a_module_bound_without_an_import_statement_is_imported(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_mod", """\
+        import importlib
+
+        codec = importlib.import_module("json")
+
+
+        def node(req):
+            return codec.dumps(req)
+        """)  # fmt: skip
+    cap = capture([mod.node], node="n")
+    assert cap.imports == ("from __future__ import annotations", "import json as codec")
+    assert cap.definitions == ("def node(req):\n    return codec.dumps(req)",)
+
+
+def test_a_krtlab_object_used_at_run_time_is_refused(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_krt", """\
+        import krtlab as krt
+
+        v = krt.Version("x")
+
+
+        def node(req):
+            return v.name
+        """)  # fmt: skip
+    with pytest.raises(CaptureError) as info:
+        capture([mod.node], node="n")
+    assert str(info.value) == (
+        f"cannot export 'v', used by node 'n' ({location(mod.__file__, 7)}): it is a krtlab "
+        "object, and krtlab is not installed on the runner; use krtlab names only in annotations "
+        "(they are never evaluated there)"
+    )
+
+
+def test_a_literal_is_written_as_its_value_not_the_statement_that_made_it(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_literal", """\
+        WORDS = "a b c".split()
+        COUNT = len(WORDS)
+
+
+        def node(req):
+            return COUNT
+        """)  # fmt: skip
+    cap = capture([mod.node], node="n")
+    assert cap.definitions == ("COUNT = 3", "def node(req):\n    return COUNT")
+
+
+def test_an_object_answering_every_attribute_is_not_taken_for_a_proto_module(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_any_attr", """\
+        class Defaults:
+            def __getattr__(self, name):  # any setting not given: its own name
+                return name
+
+
+        SETTINGS = Defaults()
+
+
+        def node(req):
+            return SETTINGS.colour
+        """)  # fmt: skip
+    cap = capture([mod.node], node="n")
+    assert "import" not in cap.import_block().replace("from __future__ import annotations", "")
+    assert cap.definitions[-2:] == (
+        "SETTINGS = Defaults()",
+        "def node(req):\n    return SETTINGS.colour",
+    )
+
+
+def test_a_function_or_class_changed_after_its_statement_is_refused(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_changed", """\
+        import functools
+
+
+        def twice(fn):
+            @functools.wraps(fn)
+            def wrapper(x):
+                return fn(fn(x))
+            return wrapper
+
+
+        @twice
+        def add_one(x):
+            return x + 1
+
+
+        add_one.calls = 0
+
+
+        class Settings:
+            level = 1
+
+
+        Settings.level = 2
+
+
+        def counts(req):
+            return add_one.calls
+
+
+        def levels(req):
+            return Settings.level
+        """)  # fmt: skip
+    where = functools.partial(location, mod.__file__)
+    with pytest.raises(CaptureError) as info:
+        capture([mod.counts], node="n")
+    assert str(info.value) == (
+        f"cannot export 'add_one', used by node 'n' ({where(27)}): it is made by {where(12)} "
+        f"(`def add_one(x):`), and {where(16)} may change it afterwards (`add_one.calls = 0`); "
+        "the runner would only re-run the first. Make the change part of the statement that "
+        "creates it (or do it in init(ctx) with ctx.set(...)) and export again"
+    )
+    assert info.value.where == where(16)
+    with pytest.raises(CaptureError) as info:
+        capture([mod.levels], node="n")
+    assert str(info.value).startswith(
+        f"cannot export 'Settings', used by node 'n' ({where(31)}): it is made by {where(19)} "
+        f"(`class Settings:`), and {where(23)} may change it afterwards (`Settings.level = 2`)"
+    )
+
+
+def test_a_name_for_the_proto_module_and_for_another_object_clashes(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_pb_node", """\
+        import krtlab as krt
+
+        v = krt.Version("clash")
+        pb = v.proto('syntax = "proto3"; message Request { string text = 1; }')
+
+
+        def node(req):
+            return pb.Request(text=req)
+        """)  # fmt: skip
+    other = bind_module(tmp_path, monkeypatch, "bind_pb_other", """\
+        import pickle as pb
+
+
+        def init(ctx):
+            return pb.dumps(ctx)
+        """)  # fmt: skip
+    with pytest.raises(CaptureError) as info:
+        capture([mod.node, other.init], node="n")
+    assert str(info.value) == (
+        f"cannot export 'pb', used by node 'n' ({location(other.__file__, 5)}): the exported "
+        "module would need this name for two different objects (also used at "
+        f"{location(mod.__file__, 8)}); rename one of them"
+    )
+
+
+@pytest.mark.parametrize(
+    ("imported", "line"),
+    [("threshold", "def threshold():\n    return 0.5\n"), ("SETTINGS", "SETTINGS = object()\n")],
+)
+def test_a_name_from_a_module_named_like_the_runners_is_refused_where_used(
+    tmp_path, monkeypatch, imported, line
+):
+    monkeypatch.delitem(sys.modules, "context", raising=False)
+    (tmp_path / "context.py").write_text(line)
+    mod = bind_module(tmp_path, monkeypatch, f"bind_runner_{imported.lower()}", f"""\
+        from context import {imported}
+
+
+        def node(req):
+            return {imported}
+        """)  # fmt: skip
+    with pytest.raises(CaptureError) as info:
+        capture([mod.node], node="n")
+    where = location(mod.__file__, 5)
+    assert str(info.value) == (
+        f"cannot export {imported!r}, used by node 'n' ({where}): the kre-py runner has its own "
+        "module 'context', which would be imported instead; rename your module"
+    )
+
+
+def test_an_object_imported_from_a_local_module_keeps_its_import(tmp_path, monkeypatch):
+    (tmp_path / "bind_settings.py").write_text("class S:\n    pass\n\n\nSETTINGS = S()\n")
+    mod = bind_module(tmp_path, monkeypatch, "bind_uses_settings", """\
+        from bind_settings import SETTINGS
+
+
+        def node(req):
+            return SETTINGS
+        """)  # fmt: skip
+    cap = capture([mod.node], node="n")
+    assert cap.imports == (
+        "from __future__ import annotations",
+        "from bind_settings import SETTINGS",
+    )
+    assert cap.definitions == ("def node(req):\n    return SETTINGS",)
+
+
+def test_a_clashing_name_used_only_in_an_annotation_leaves_nothing_behind(tmp_path, monkeypatch):
+    first = bind_module(tmp_path, monkeypatch, "bind_ann_a", """\
+        class Config:
+            level = 1
+
+
+        def node(req):
+            return Config.level
+        """)  # fmt: skip
+    second = bind_module(tmp_path, monkeypatch, "bind_ann_b", """\
+        class Config:
+            level = 2
+
+
+        def setup(ctx: Config):
+            return 0
+        """)  # fmt: skip
+    cap = capture([first.node, second.setup], node="n")
+    assert cap.definitions == (  # the second Config would have replaced the first at run time
+        "class Config:\n    level = 1",
+        "def node(req):\n    return Config.level",
+        "def setup(ctx: Config):\n    return 0",
+    )
+    assert run_module(cap)["node"](None) == 1
+
+
+def test_a_node_behind_the_users_own_wraps_decorator_is_its_decorated_def(tmp_path, monkeypatch):
+    mod = bind_module(tmp_path, monkeypatch, "bind_timed_root", """\
+        import functools
+
+        import krtlab as krt
+
+        v = krt.Version("timed")
+
+
+        def timed(fn):
+            @functools.wraps(fn)
+            def wrapper(*args):
+                return fn(*args)
+            return wrapper
+
+
+        @v.node(name="n")
+        @timed
+        def node(req):
+            return req * 2
+        """)  # fmt: skip
+    cap = capture([mod.node], node="n")
+    assert cap.roots == ("node",)
+    assert cap.definitions[-1] == "@timed\ndef node(req):\n    return req * 2"
+    assert run_module(cap)["node"](21) == 42
+
+
+# ---- source of functions, classes and statements (capture_source) ----
+# capture_source: the exact text of defs, classes and statements, where they are, which globals
+# they use and how they are renamed. (No `from __future__` import: this part is appended to a file.)
+
+
+@pytest.fixture
+def src_files(tmp_path, monkeypatch):
+    """Run code (as it is) from a file in tmp_path as a module; ``register`` puts it in
+    sys.modules (its classes are then found through the module's file, else only through their
+    methods)."""
+
+    def load(name: str, code: str, *, register: bool = True) -> types.ModuleType:
+        path = tmp_path / f"{name}.py"
+        path.write_text(code)
+        module = types.ModuleType(name)
+        if register:
+            module.__file__ = str(path)
+            monkeypatch.setitem(sys.modules, name, module)
+        exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
+        return module
+
+    return load
+
+
+@pytest.fixture
+def src_cells(monkeypatch):
+    """A stand-in for a running IPython shell: ``run(count, code)`` executes a cell the way
+    IPython does (its text in linecache, its pseudo file mapped to the execution count)."""
+    counts: dict[str, int] = {}
+    shell = types.SimpleNamespace(compile=types.SimpleNamespace(_filename_map=counts))
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    ns: dict = {"__name__": "src_notebook"}  # like Jupyter's __main__: a module without a file
+
+    def run(count: int, code: str) -> str:
+        filename = f"/tmp/ipykernel_4242/src_cell_{count}.py"
+        text = textwrap.dedent(code)
+        entry = (len(text), None, text.splitlines(True), filename)
+        monkeypatch.setitem(linecache.cache, filename, entry)
+        counts[filename] = count
+        exec(compile(text, filename, "exec"), ns)
+        return filename
+
+    run.ns = ns  # type: ignore[attr-defined]
+    return run
+
+
+def src_fields(source) -> tuple:
+    return (source.name, source.text, source.filename, source.first_line)
+
+
+def src_refs(source, **kwargs) -> list[tuple]:
+    return [
+        (r.name, r.line, r.col, r.annotation, r.store, r.global_stmt, r.deferred)
+        for r in scan(source, **kwargs)
+    ]
+
+
+# ---- locations ----------------------------------------------------------------------------------
+
+
+def test_src_cells_are_located_by_their_execution_count(src_cells):
+    cell = src_cells(7, "x = 1\n\n\ndef greet(name):\n    return 'hi ' + name\n")
+    assert location(cell, 3) == "cell In[7], line 3"
+    assert function_source(src_cells.ns["greet"]).where(2) == "cell In[7], line 5"
+    assert location("<string>", 3) == "<string>, line 3"  # not a cell of this shell
+
+
+def test_src_files_are_located_relative_below_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert location(str(tmp_path / "work" / "pkg" / "nodes.py"), 4) == "pkg/nodes.py, line 4"
+    outside = str(tmp_path / "other" / "nodes.py")
+    assert location(outside, 5) == f"{outside}, line 5"
+    # pseudo file names are kept as they are, even when they look like a path
+    assert location("<https://example.com//tools/./gen.py>", 1) == (
+        "<https://example.com//tools/./gen.py>, line 1"
+    )
+
+
+def test_src_files_on_another_drive_keep_their_full_name(monkeypatch):
+    def other_drive(path, start=None):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(os.path, "relpath", other_drive)  # what Windows does
+    assert location("/data/nodes.py", 2) == "/data/nodes.py, line 2"
+
+
+# ---- functions -------------------------------------------------------------------------------
+
+
+def test_src_a_function_keeps_its_text_exactly(src_files, tmp_path):
+    # a line of only spaces inside a string is part of the string: it must stay as it is
+    code = (
+        'def keep(f):\n    return f\n\n\n@keep\ndef banner():\n    return """top\n    \n'
+        'bottom"""  \n\n\nX = 1\n'
+    )
+    module = src_files("src_banner", code)
+    source = function_source(module.banner)
+    text = '@keep\ndef banner():\n    return """top\n    \nbottom"""\n'
+    assert src_fields(source) == ("banner", text, str(tmp_path / "src_banner.py"), 5)
+    assert source.is_def and source.node.name == "banner"
+
+
+def test_src_a_function_from_a_zip_archive_is_read_through_its_loader(tmp_path, monkeypatch):
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("src_zipped.py", "import math\n\n\ndef area(r):\n    return math.pi * r * r\n")
+    monkeypatch.syspath_prepend(str(archive))
+    try:
+        module = importlib.import_module("src_zipped")
+        source = function_source(module.area)
+    finally:
+        sys.modules.pop("src_zipped", None)
+    text = "def area(r):\n    return math.pi * r * r\n"
+    assert src_fields(source) == ("area", text, str(archive / "src_zipped.py"), 4)
+
+
+def test_src_a_nested_function_keeps_the_text_of_its_strings(src_files, tmp_path, monkeypatch):
+    code = (
+        "def outer():\n"
+        "    def inner(x):\n"
+        '        text = """top\n'
+        "        indented\n"
+        "\n"
+        'flush left"""\n'
+        '        return text + f"""\n'
+        '    {x}"""\n'
+        "\n"
+        "    return inner\n"
+    )
+    module = src_files("src_nested", code)
+    monkeypatch.chdir(tmp_path)
+    source = function_source(module.outer())
+    assert source.text == (  # the block moves left; the strings' own lines stay as they are
+        'def inner(x):\n    text = """top\n        indented\n\nflush left"""\n'
+        '    return text + f"""\n    {x}"""\n'
+    )
+    ns: dict = {}
+    exec(source.text, ns)
+    assert ns["inner"](1) == module.outer()(1) == "top\n        indented\n\nflush left\n    1"
+
+
+# ---- classes ---------------------------------------------------------------------------------
+
+
+SRC_SHAPES = """\
+class Factory:
+    unit: str = "m"
+
+    @classmethod
+    def make(cls):
+        return cls()
+
+
+class Sized:
+    size: int = 2
+
+    @property
+    def area(self):
+        return self.size**2
+
+
+class Greeter:
+    parse = float  # callable, but no code of its own
+    greeting = "hi"
+
+    def greet(self, name): return f"{self.greeting} {name}"
+"""
+
+
+def test_src_classes_are_found_through_their_methods(src_files, tmp_path):
+    module = src_files("src_shapes", SRC_SHAPES, register=False)  # no module file to go by
+    path = str(tmp_path / "src_shapes.py")
+    factory = (
+        'class Factory:\n    unit: str = "m"\n\n    @classmethod\n    def make(cls):\n'
+        "        return cls()\n"
+    )
+    assert src_fields(class_source(module.Factory)) == ("Factory", factory, path, 1)
+    sized = (
+        "class Sized:\n    size: int = 2\n\n    @property\n    def area(self):\n"
+        "        return self.size**2\n"
+    )
+    assert src_fields(class_source(module.Sized)) == ("Sized", sized, path, 9)
+    greeter = textwrap.dedent(SRC_SHAPES.split("\n\n\n")[-1])
+    assert src_fields(class_source(module.Greeter)) == ("Greeter", greeter, path, 17)
+    assert class_source(module.Greeter).where(4) == f"{path}, line 20"
+
+
+def test_src_classes_without_methods_are_found_through_their_modules_file(src_files, tmp_path):
+    code = """\
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Point:
+            x: int = 0
+            y: int = 0
+        """
+    module = src_files("src_points", textwrap.dedent(code))
+    text = "@dataclass\nclass Point:\n    x: int = 0\n    y: int = 0\n"
+    path = str(tmp_path / "src_points.py")
+    assert src_fields(class_source(module.Point)) == ("Point", text, path, 4)
+
+
+def test_src_a_redefined_class_is_matched_by_its_fields(src_files):
+    code = """\
+        class Box:
+            size: int = 1
+
+
+        Old = Box
+
+
+        class Box:
+            size: int = 2
+            label: str = ""
+        """
+    module = src_files("src_boxes", textwrap.dedent(code))
+    assert class_source(module.Old).text == "class Box:\n    size: int = 1\n"
+    assert class_source(module.Box).text == 'class Box:\n    size: int = 2\n    label: str = ""\n'
+
+
+def test_src_classes_of_cells_come_from_the_newest_cell_that_defines_them(src_cells):
+    src_cells(1, "class Box:\n    size: int = 1\n")
+    cell = src_cells(2, "class Box:\n    size: int = 2\n\n\nclass Crate:\n    size: int = 3\n")
+    source = class_source(src_cells.ns["Box"])
+    assert src_fields(source) == ("Box", "class Box:\n    size: int = 2\n", cell, 1)
+    assert source.where() == "cell In[2], line 1"
+
+
+def test_src_a_class_without_source_is_refused(src_files, tmp_path, monkeypatch):
+    ghost = type("Ghost", (), {"__module__": "src_nowhere"})
+    # made by exec from generated text: linecache knows it, but it is no cell or module
+    generated = "class Made:\n    def run(self):\n        return 1\n"
+    filename = "<src generated code>"
+    entry = (len(generated), None, generated.splitlines(True), filename)
+    monkeypatch.setitem(linecache.cache, filename, entry)
+    ns: dict = {"__name__": "src_nowhere"}
+    exec(compile(generated, filename, "exec"), ns)
+    # a class whose module file no longer parses (edited since it ran)
+    module = src_files("src_edited", "class Edited:\n    size: int = 1\n")
+    (tmp_path / "src_edited.py").write_text("class Edited(:\n")
+    linecache.checkcache(str(tmp_path / "src_edited.py"))
+    for cls in [ghost, ns["Made"], module.Edited]:
+        with pytest.raises(CaptureError) as info:
+            class_source(cls)
+        assert str(info.value) == (
+            f"cannot find the source of class {cls.__name__!r}; define it at the top level "
+            "of a cell or module and run that again"
+        )
+        assert (info.value.name, info.value.where) == (cls.__name__, "")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="classes have __firstlineno__ from 3.13")
+def test_src_of_two_alike_classes_the_one_asked_for_is_found_by_its_first_line(src_files):
+    code = """\
+        class Box:
+            size: int = 1
+
+
+        Old = Box
+
+
+        class Box:
+            size: int = 2
+        """
+    module = src_files("src_alike", textwrap.dedent(code))
+    assert class_source(module.Old).text == "class Box:\n    size: int = 1\n"
+    assert class_source(module.Box).text == "class Box:\n    size: int = 2\n"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="annotations are lazy from 3.14")
+def test_src_a_class_whose_annotations_fail_is_still_found(src_files):
+    module = src_files("src_lazy", "class Box:\n    size: Missing = 1\n")
+    assert class_source(module.Box).text == "class Box:\n    size: Missing = 1\n"
+
+
+# ---- statements, globals and renames ---------------------------------------------------------
+
+
+def test_src_scan_reports_loads_by_default_and_stores_when_asked():
+    total = statement_source("total", "total = total + 1\n", "nodes.py", 1)
+    assert src_refs(total) == [("total", 1, 8, False, False, False, False)]
+    assert src_refs(total, stores=True) == [
+        ("total", 1, 0, False, True, False, False),
+        ("total", 1, 8, False, False, False, False),
+    ]
+    # `global` at the top level of a cell changes nothing: no global statement to rename
+    counter = statement_source("counter", "global counter\n", "nodes.py", 1)
+    assert src_refs(counter) == []
+    assert src_refs(counter, stores=True) == [("counter", 1, -1, False, True, True, False)]
+
+
+def test_src_scan_string_annotations_and_strings_in_annotations():
+    code = """\
+        @register
+        def f(t: Annotated[float, "unit: K"]) -> "Reading":
+            x: "Limit" = t
+            return x
+        """
+    source = statement_source("f", textwrap.dedent(code), "nodes.py", 1)
+    assert src_refs(source) == [
+        ("register", 1, 1, False, False, False, False),
+        ("Reading", 2, -1, True, False, False, False),  # in a string: never renamed in place
+        ("Annotated", 2, 9, True, False, False, False),
+        ("float", 2, 19, True, False, False, False),
+        ("Limit", 3, -1, True, False, False, True),
+    ]
+
+
+def test_src_scan_imports_and_nonlocal_names_inside_functions_are_local():
+    code = """\
+        def f(path):
+            import os.path
+            import numpy as np
+            from json import loads as parse, dumps
+
+            def g():
+                nonlocal path
+                path = parse(path)
+                return path
+
+            return os, np, parse, dumps, path, g, sqrt
+        """
+    source = statement_source("f", textwrap.dedent(code), "nodes.py", 1)
+    assert src_refs(source) == [("sqrt", 11, 42, False, False, False, True)]
+
+
+def test_src_rewrite_renames_a_def_or_class_with_its_uses():
+    code = "def init(n):\n    return init(n - 1) if n else LIMIT\n"
+    source = statement_source("init", code, "nodes.py", 1)
+    assert rewrite(source, scan(source), {"init": "user_init", "LIMIT": "LIMIT_2"}, []) == (
+        "def user_init(n):\n    return user_init(n - 1) if n else LIMIT_2"
+    )
+    code = "class Node:\n    def copy(self) -> Node:\n        return Node()\n"
+    source = statement_source("Node", code, "nodes.py", 1)
+    assert rewrite(source, scan(source), {"Node": "Node_2"}, []) == (
+        "class Node_2:\n    def copy(self) -> Node_2:\n        return Node_2()"
+    )
+
+
+def test_src_rewrite_drops_lines_and_trailing_blank_lines():
+    source = statement_source("X", "# the sizes\nX = [\n    1,\n]   \n\n\n", "nodes.py", 1)
+    assert rewrite(source, scan(source, stores=True), {}, []) == "# the sizes\nX = [\n    1,\n]"
+    assert rewrite(source, [], {}, [range(1, 2)]) == "X = [\n    1,\n]"
+
+
+def test_src_rewrite_never_corrupts_code():
+    source = statement_source("X", "Y = 1\nX = Y\n", "nodes.py", 3)
+    with pytest.raises(CaptureError) as info:
+        rewrite(source, [Ref("Y", 2, 0)], {"Y": "Y_2"}, [])  # col 0 of line 2 is X, not Y
+    assert str(info.value) == "internal error renaming 'Y' at nodes.py, line 4"

@@ -276,3 +276,238 @@ def test_a_starred_target_binds_its_name():
         ("B", "assign"),
         ("Y", "assign"),
     ]
+
+
+# -- a Jupyter kernel's cells, in the order they ran --------------------------------------------
+
+
+@pytest.fixture
+def cells(monkeypatch, request):
+    """Fake kernel cells: ``add(text, count)`` puts a cell's text where IPython keeps it
+    (linecache) under a file name of this test alone, and registers its execution count."""
+    numbers: dict[str, int] = {}
+    monkeypatch.setattr(capture_history, "_cell_numbers", lambda: dict(numbers))
+    added: list[str] = []
+
+    def add(text: str, count: int, name: str | None = None) -> str:
+        filename = f"<ipython-{request.node.name}-{name or count}>"
+        lines = textwrap.dedent(text).splitlines(True)
+        linecache.cache[filename] = (len(text), None, lines, filename)
+        numbers[filename] = count
+        added.append(filename)
+        return filename
+
+    yield add
+    for filename in added:
+        linecache.cache.pop(filename, None)
+
+
+def test_a_kernels_history_is_its_cells_by_execution_count(cells):
+    # named so that neither the names nor the order they were added in give the order they ran
+    second = cells("X = 2\nY = X", 7, name="a")
+    first = cells("X = 1", 3, name="c")
+    third = cells("Z = 3", 12, name="b")
+    h = capture_history.history_of({"__name__": "__main__"})
+    assert [(n, h.binding(n).stmt.pos, h.binding(n).stmt.unit.filename) for n in "XYZ"] == [
+        ("X", (1, 0), second),
+        ("Y", (1, 1), second),
+        ("Z", (2, 0), third),
+    ]
+    assert h.binding("X", before=(1, 0)).stmt.unit.filename == first
+    # only the kernel's own module has the cells for its history
+    assert capture_history.history_of({"__name__": "helpers"}) is None
+    assert capture_history.history_of({}) is None
+
+
+def test_a_kernel_without_cells_has_no_history(monkeypatch):
+    monkeypatch.setattr(capture_history, "_cell_numbers", lambda: {})  # as outside IPython
+    assert capture_history.history_of({"__name__": "__main__"}) is None
+
+
+def test_a_cell_read_again_after_its_text_changed(cells):
+    name = cells("X = 1", 1)
+    assert capture_history.history_of({"__name__": "__main__"}).binding("X").stmt.pos == (0, 0)
+    linecache.cache[name] = (13, None, ["W = 0\n", "X = 1\n"], name)  # the same cell, new text
+    assert capture_history.history_of({"__name__": "__main__"}).binding("X").stmt.pos == (0, 1)
+
+
+def test_a_module_imported_from_a_zip_file_is_read_through_its_loader(tmp_path, monkeypatch):
+    import importlib
+    import sys
+    import zipfile
+
+    archive = tmp_path / "code.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_history_mod.py", "X = 1\nX = 2\n")
+    monkeypatch.syspath_prepend(str(archive))
+    module = importlib.import_module("zipped_history_mod")
+    try:
+        h = capture_history.history_of(vars(module))  # no such file on disk: the zip has it
+    finally:
+        del sys.modules["zipped_history_mod"]
+    assert h is not None and h.binding("X").stmt.pos == (0, 1)
+    assert h.binding("X").stmt.text() == ("X = 2\n", 2)
+
+
+def test_a_file_name_that_is_not_text_is_not_read(tmp_path):
+    import pathlib
+
+    path = tmp_path / "m.py"
+    path.write_text("X = 1\n")
+    assert capture_history.history_of({"__file__": pathlib.Path(path), "__name__": "m"}) is None
+    assert capture_history.history_of({"__file__": None, "__name__": "m"}) is None
+
+
+def test_every_string_is_looked_at_also_after_one_that_is_text(tmp_path):
+    (tmp_path / "data.csv").write_text("a\n")
+
+    def reads(code):
+        return reads_files(ast.parse(code).body[0], [str(tmp_path)])
+
+    # the last argument is looked at first: text there does not end the search
+    assert reads("P = join('data.csv', 'a\\nb')") == "'data.csv'"
+    assert reads("P = join('data.csv', 'x' * 0 + '" + "y" * 401 + "')") == "'data.csv'"
+    assert reads("T = parse(open(path), 'line one\\nline two')") == "open(...)"
+
+
+def test_modules_imported_with_a_star_before_a_statement_not_at_it():
+    h = history("from m import *", "from n import *\nX = 1")
+    assert h.star_modules(before=(1, 0)) == ["m"]  # the statement at (1, 0) has not run yet
+    assert h.star_modules(before=(1, 1)) == ["n", "m"]
+
+
+def test_statement_at_a_line_is_the_whole_statement():
+    h = history("X = 1\n\n@dec\ndef f():\n    return 2\n", "Y = 3\nZ = 4\n")
+    stmt = h.statement_at("<cell0>", 4)
+    assert stmt == h.binding("f").stmt  # the same position, the last of its cell
+    assert (stmt.pos, stmt.last_in_unit, stmt.key) == ((0, 1), True, ("<cell0>", 1))
+    assert stmt.text() == ("@dec\ndef f():\n    return 2\n", 3)
+    assert (stmt.where(), stmt.node.name) == ("<cell0>, line 4", "f")
+    first = h.statement_at("<cell0>", 1)
+    assert (first.pos, first.last_in_unit, first.text()) == ((0, 0), False, ("X = 1\n", 1))
+    assert first == h.binding("X").stmt
+    assert h.statement_at("<cell1>", 1).last_in_unit is False
+    assert h.statement_at("<cell1>", 2).last_in_unit is True
+
+
+# -- which later calls change an object: method names are read without underscores ----------
+
+
+def _call(method, *, discarded):
+    from krtlab.authoring.capture_history import Change
+
+    return Change("call", None, 1, (), method, frozenset(), False, False, discarded)
+
+
+def test_only_underscores_are_stripped_from_a_methods_name():
+    from krtlab.authoring.capture_changes import may_change
+
+    nothing = lambda cls: None  # noqa: E731
+    # "XSet" reads "xset": no name that changes things, its result used: no change
+    assert may_change(object(), _call("XSet", discarded=False), nothing) is False
+    assert may_change(object(), _call("__Set", discarded=False), nothing) is True
+    # "XGet" reads "xget": no name that reads, its result thrown away: a change
+    assert may_change(object(), _call("XGet", discarded=True), nothing) is True
+    assert may_change(object(), _call("_get", discarded=True), nothing) is False
+
+
+# -- capture() itself ---------------------------------------------------------------------------
+
+
+def test_nothing_to_capture_names_the_node():
+    from krtlab.authoring.capture import capture
+    from krtlab.errors import CaptureError
+
+    with pytest.raises(CaptureError) as info:
+        capture([], node="empty")
+    assert str(info.value) == "node 'empty': nothing to capture"
+    assert (info.value.node, info.value.name, info.value.where) == ("empty", "", "")
+
+
+# -- a closure's names: its own cells first, the history of its module's globals ---------------
+
+CLOSURES_PY = """\
+class Plain:
+    def __init__(self, x):
+        self.x = x
+
+
+MODEL = Plain(1)
+
+
+def make():
+    zeta = 2
+
+    def inner(req):
+        return MODEL.x + zeta
+
+    return inner
+
+
+def make_unfinished():
+    def inner(req):
+        return zeta + alpha
+
+    zeta = 2
+    return inner
+    alpha = 1  # never runs
+
+
+def make_with_file():
+    __file__ = "elsewhere.py"
+
+    def inner(req):
+        return MODEL.x, __file__
+
+    return inner
+"""
+
+
+@pytest.fixture
+def closures(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    (tmp_path / "capture_closures_mod.py").write_text(CLOSURES_PY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module("capture_closures_mod")
+    del sys.modules["capture_closures_mod"]
+
+
+def test_a_closure_takes_its_cells_and_the_statements_of_its_module(closures):
+    from krtlab.authoring.capture import capture
+    from krtlab.authoring.capture_source import location
+
+    plain = "class Plain:\n    def __init__(self, x):\n        self.x = x"
+    cap = capture([closures.make()], node="n")
+    # MODEL has no source form: the module's history gives the statement that made it
+    assert cap.definitions == (
+        "zeta = 2",
+        plain,
+        "MODEL = Plain(1)",
+        "def inner(req):\n    return MODEL.x + zeta",
+    )
+    at = [location(closures.__file__, n) for n in range(32)]
+    assert cap.names == {"Plain": at[1], "MODEL": at[6], "inner": at[12]}
+    # a local of the enclosing function named __file__ does not hide the module's file
+    cap = capture([closures.make_with_file()], node="n")
+    assert cap.definitions == (
+        plain,
+        "MODEL = Plain(1)",
+        "def inner(req):\n    return MODEL.x, __file__",
+    )
+    assert cap.names == {"Plain": at[1], "MODEL": at[6], "inner": at[30]}
+
+
+def test_a_closure_variable_not_assigned_yet_is_reported_by_its_name(closures):
+    from krtlab.authoring.capture import capture
+    from krtlab.authoring.capture_source import location
+    from krtlab.errors import CaptureError
+
+    inner = closures.make_unfinished()
+    assert inner.__code__.co_freevars == ("alpha", "zeta")  # the empty cell comes first
+    with pytest.raises(CaptureError) as info:
+        capture([inner], node="n")
+    where = location(closures.__file__, 20)
+    assert str(info.value) == f"name 'alpha' used by node 'n' ({where}) is not defined"
+    assert (info.value.name, info.value.where) == ("alpha", where)

@@ -638,3 +638,325 @@ def test_a_keyword_value_without_a_source_is_never_written_as_none():
     assert value_source(Settings(tags=(object(),)), plain_namer) is None
     assert value_source(functools.partial(scale, k=object()), plain_namer) is None
     assert value_source(Pair("the", object()), plain_namer) is None
+
+
+# -- values written back by capture(): what a user reads in main.py, or the refusal -------------
+
+WRITTEN_BACK_PY = """\
+import enum
+from collections import namedtuple
+from decimal import Decimal
+
+import numpy as np
+
+
+class Tier(enum.Enum):
+    LOW = 1
+    HIGH = 2
+
+
+class Label(str):
+    pass
+
+
+class Plain:
+    def __init__(self, x):
+        self.x = x
+
+
+class Model:
+    def __init__(self):
+        self.ready = False
+
+    def get_ready(self):
+        self.ready = True
+
+
+Pair = namedtuple("Pair", "a b")
+WORD = Plain(0)
+for _ in range(1):
+    RATE = Decimal("1.5")
+    SHARE = Decimal("0.5")
+    PAIR = Pair(1, 2)
+    MIXED = [object()]
+    LABEL = Label("x")
+    PLAIN = Plain(1)
+    BIG = np.zeros(10_001)
+    THING = object()
+    FITS = bytearray(b"x" * 99_986)
+    TOO_BIG = bytearray(b"x" * 99_987)
+    FITS_ROW = [Decimal("1")] * 5 + [Decimal("999999")]
+    WRAP_ROW = [Decimal("1")] * 5 + [Decimal("9999999")]
+    A_ROW_WITH_A_NAME_OF_SIXTY_CHARACTERS_FOR_THE_WRAP_RULE_OK = [
+        Decimal("1"), Decimal("99999999999999")
+    ]
+MODEL = Model()
+MODEL.get_ready()
+exec("CHOICE = Tier.HIGH")
+
+
+def rate(req):
+    return WORD, RATE
+
+
+def twice(req):
+    return RATE, SHARE, helper()
+
+
+def helper():
+    return RATE, SHARE
+
+
+def choice(req):
+    return CHOICE
+
+
+def rows(req):
+    return FITS_ROW, WRAP_ROW, A_ROW_WITH_A_NAME_OF_SIXTY_CHARACTERS_FOR_THE_WRAP_RULE_OK
+
+
+def fits(req):
+    return FITS
+
+
+def too_big(req):
+    return TOO_BIG
+
+
+def pair(req):
+    return PAIR
+
+
+def model(req):
+    return MODEL.ready
+
+
+def mixed(req):
+    return MIXED
+
+
+def label(req):
+    return LABEL
+
+
+def plain(req):
+    return PLAIN
+
+
+def big(req):
+    return BIG
+
+
+def thing(req):
+    return THING
+
+
+def foreign(req):
+    return FOREIGN
+"""
+
+#: a second module, whose names clash with the first one's
+WRITTEN_BACK_B_PY = """\
+from collections import namedtuple
+from decimal import Decimal
+
+Pair = namedtuple("Pair", "x y")
+for _ in range(1):
+    RATE = Decimal("2.5")
+
+
+def rate_b(req):
+    return RATE
+
+
+def pair_b(req):
+    return Pair
+
+
+def annotated(req: RATE):
+    return helper(req)
+
+
+def helper(req):
+    return RATE * 2
+"""
+
+
+class WrittenBack:
+    """The two modules, and where their lines are (``at(module, "text")``: the first line with
+    that text)."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def at(self, module, text: str) -> str:
+        from krtlab.authoring.capture_source import location
+
+        source = WRITTEN_BACK_PY if module is self.a else WRITTEN_BACK_B_PY
+        line = next(i for i, t in enumerate(source.splitlines(), 1) if text in t)
+        return location(module.__file__, line)
+
+
+@pytest.fixture
+def written_back(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    (tmp_path / "capture_written_back.py").write_text(WRITTEN_BACK_PY)
+    (tmp_path / "capture_written_back_b.py").write_text(WRITTEN_BACK_B_PY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    a = importlib.import_module("capture_written_back")
+    b = importlib.import_module("capture_written_back_b")
+    # no statement of the module binds it: set from outside, of a class of the __main__ script
+    a.FOREIGN = type("Foreign", (), {"__module__": "__main__"})()
+    yield WrittenBack(a, b)
+    del sys.modules["capture_written_back"], sys.modules["capture_written_back_b"]
+
+
+def _refusal(root, **kw):
+    from krtlab.authoring.capture import capture
+    from krtlab.errors import CaptureError
+
+    with pytest.raises(CaptureError) as info:
+        capture(root if isinstance(root, list) else [root], node="n", **kw)
+    err = info.value
+    return str(err), err.node, err.name, err.where, err.reason
+
+
+_HINT = (
+    "load it in init(ctx) with ctx.set(...) and read it with ctx.get(...), or attach the file as "
+    "an asset and read it with ctx.path(...)"
+)
+
+
+@pytest.mark.parametrize(
+    ("root", "reason"),
+    [
+        ("mixed", f"it holds values that are not literals; {_HINT}"),
+        ("label", "it is a capture_written_back.Label object, which has no source form; convert "
+                  "it to a plain int, float or str"),
+        ("plain", "it is a capture_written_back.Plain object, which has no source form; create "
+                  "it inside the function, or in init(ctx) with ctx.set(...)"),
+        ("big", f"it is a numpy.ndarray object, which has no source form; {_HINT} (small arrays "
+                "can become plain lists with .tolist())"),
+        ("thing", f"it is a object object, which has no source form; {_HINT}"),  # builtins
+        ("foreign", f"it is a Foreign object, which has no source form; {_HINT}"),  # __main__
+        ("too_big", "its value is too large to inline (100001 characters); save it to a file, "
+                    "attach it as an asset and load it in init(ctx) with ctx.path()"),
+    ],
+)  # fmt: skip
+def test_values_no_statement_made_are_refused_with_what_to_do(written_back, root, reason):
+    name = root.upper()
+    where = written_back.at(written_back.a, f"    return {name}")
+    assert _refusal(getattr(written_back.a, root)) == (
+        f"cannot export {name!r}, used by node 'n' ({where}): {reason}",
+        "n",
+        name,
+        where,
+        reason,
+    )
+
+
+def test_values_up_to_100000_characters_are_written_back(written_back):
+    from krtlab.authoring.capture import capture
+
+    cap = capture([written_back.a.fits], node="n")
+    text = 'bytearray(b"' + "x" * 99_986 + '")'
+    assert len(text) == 100_000
+    assert cap.definitions == (f"FITS = {text}", "def fits(req):\n    return FITS")
+
+
+def test_values_written_back_fill_100_columns_then_one_item_a_line(written_back):
+    from krtlab.authoring.capture import capture
+
+    cap = capture([written_back.a.rows], node="n")
+    long = "A_ROW_WITH_A_NAME_OF_SIXTY_CHARACTERS_FOR_THE_WRAP_RULE_OK"
+    ones = '    Decimal("1"),\n' * 5
+    fits = "FITS_ROW = [" + 'Decimal("1"), ' * 5 + 'Decimal("999999")]'
+    assert len(fits) == 100
+    assert cap.definitions[0] == "\n".join(
+        [
+            fits,
+            f'WRAP_ROW = [\n{ones}    Decimal("9999999"),\n]',  # 101 columns: one too many
+            # a long name still gets 40 columns: 41 is one too many
+            f'{long} = [\n    Decimal("1"),\n    Decimal("99999999999999"),\n]',
+        ]
+    )
+    assert len('[Decimal("1"), Decimal("99999999999999")]') == 41
+
+
+def test_a_value_comes_in_the_notebooks_order_after_what_it_names(written_back):
+    from krtlab.authoring.capture import capture
+
+    a = written_back.a
+    cap = capture([a.rate], node="n")  # WORD's statement ran before the loop that made RATE
+    assert cap.definitions == (
+        "class Plain:\n    def __init__(self, x):\n        self.x = x",
+        'WORD = Plain(0)\nRATE = Decimal("1.5")',
+        "def rate(req):\n    return WORD, RATE",
+    )
+    assert cap.imports == ("from __future__ import annotations", "from decimal import Decimal")
+    assert cap.origins[1] == (written_back.at(a, "WORD = Plain(0)"), "")
+    # no statement made CHOICE (exec did): it still comes after the class it names
+    cap = capture([a.choice], node="n")
+    assert cap.definitions == (
+        "class Tier(enum.Enum):\n    LOW = 1\n    HIGH = 2",
+        "CHOICE = Tier.HIGH",
+        "def choice(req):\n    return CHOICE",
+    )
+    cap = capture([a.pair], node="n")  # a class a statement made: that statement first
+    assert cap.definitions == (
+        'Pair = namedtuple("Pair", "a b")\nPAIR = Pair(a=1, b=2)',
+        "def pair(req):\n    return PAIR",
+    )
+
+
+def test_a_value_used_by_several_functions_is_written_once(written_back):
+    from krtlab.authoring.capture import capture
+
+    cap = capture([written_back.a.twice], node="n")
+    assert cap.definitions == (
+        'RATE = Decimal("1.5")\nSHARE = Decimal("0.5")',
+        "def helper():\n    return RATE, SHARE",
+        "def twice(req):\n    return RATE, SHARE, helper()",
+    )
+
+
+def test_two_modules_values_of_one_name_are_refused_where_the_second_is_used(written_back):
+    a, b = written_back.a, written_back.b
+    first_rate = written_back.at(a, "return WORD, RATE")
+
+    def clash(name, where, first):
+        message = (
+            f"cannot export {name!r}, used by node 'n' ({where}): the exported module would need "
+            f"this name for two different objects (also used at {first}); rename one of them"
+        )
+        return message, "n", name, where, message.split(": ", 1)[1]
+
+    where = written_back.at(b, "    return RATE")
+    assert _refusal([a.rate, b.rate_b]) == clash("RATE", where, first_rate)
+    # the same when the second module used it in an annotation first
+    where = written_back.at(b, "return RATE * 2")
+    assert _refusal([a.rate, b.annotated]) == clash("RATE", where, first_rate)
+    # a class a written-back value names is claimed where the value is used
+    where = written_back.at(b, "    return Pair")
+    assert _refusal([a.pair, b.pair_b]) == clash("Pair", where, written_back.at(a, "return PAIR"))
+
+
+def test_an_own_class_is_read_for_what_its_methods_change(written_back):
+    a = written_back.a
+    changed = written_back.at(a, "MODEL.get_ready()")
+    reason = (
+        f"it is made by {written_back.at(a, 'MODEL = Model()')} (`MODEL = Model()`), and "
+        f"{changed} may change it afterwards (`MODEL.get_ready()`); the runner would only re-run "
+        "the first. Make the change part of the statement that creates it (or do it in "
+        "init(ctx) with ctx.set(...)) and export again"
+    )  # get_ready reads like a getter, but it assigns to self
+    where = written_back.at(a, "return MODEL.ready")
+    assert _refusal(a.model) == (
+        f"cannot export 'MODEL', used by node 'n' ({where}): {reason}",
+        "n",
+        "MODEL",
+        changed,
+        reason,
+    )

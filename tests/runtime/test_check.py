@@ -2,6 +2,7 @@
 3.7 and 3.9 on these machines), in environments with protobuf 3.13.0 and the image's pins,
 compared with local runs. Nothing is mocked: real interpreters, real pip, real processes."""
 
+import ast
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import krtlab as krt
 from krtlab.cli import main as cli
 from krtlab.runtime import check_env
 from krtlab.runtime.recent import KEEP, remembered
+from krtlab.spec.runner_image import RUNNER_SHADOWED_MODULES
 from tests.support import REPO
 
 PROTO = """
@@ -298,3 +300,14 @@ def test_a_nodes_requirements_txt_is_installed_over_the_images_pins(tmp_path):
     (n,) = result.nodes
     assert n.installed == ["protobuf==3.13.0", "six==1.16.0"], str(result)
     assert result.requests[0].runner["greeting"] == "1.16.0"
+
+
+def test_the_harnesses_shadow_the_runners_own_modules():
+    # the harnesses run without krtlab (in the image's Python), so each keeps its own list
+    for path in (REPO / "krtlab/runtime/check_harness.py", REPO / "tests/data/kre_py_harness.py"):
+        tree = ast.parse(path.read_text())
+        (value,) = [
+            n.value for n in tree.body
+            if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "RUNNER_MODULES"
+        ]  # fmt: skip
+        assert set(ast.literal_eval(value)) == RUNNER_SHADOWED_MODULES, path
