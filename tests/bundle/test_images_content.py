@@ -18,40 +18,13 @@ from krtlab.bundle.images import (
 )
 from krtlab.spec.facts import NodeEnv
 from krtlab.spec.model import Manifest, NodeSpec
-from krtlab.spec.runners import kre_py_runner, requirement_name
+from krtlab.spec.runners import kre_py_runner
 
 PY_123 = "konstellation/kre-py:1.23.0"
 PY_124 = "konstellation/kre-py:1.24.0"
 
 
 # -- requirement names and the imports they provide ---------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("line", "name"),
-    [
-        ("lightgbm==4.5.0", "lightgbm"),
-        ("  scikit-learn >= 1.0", "scikit-learn"),
-        ("requests[socks]==2.31", "requests"),
-        ("zope.interface", "zope.interface"),
-        ("Pillow", "Pillow"),
-        ("x", "x"),
-        ("torch @ https://example.com/torch.whl", "torch"),
-        ("six; python_version < '3'", "six"),
-        ("pkg (>=1.0)", "pkg"),
-        ("a.b_c-d", "a.b_c-d"),
-    ],
-)
-def test_requirement_name(line, name):
-    assert requirement_name(line) == name
-
-
-@pytest.mark.parametrize(
-    "line",
-    ["-r other.txt", "./local/pkg", "", "  # comment", "git+https://example.com/x.git", "pkg-"],
-)
-def test_a_line_that_is_not_a_requirement(line):
-    assert requirement_name(line) is None
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ runner image (imports, package versions, Python version, ctx members), whole."""
 
 from __future__ import annotations
 
+import pytest
+
 from krtlab.spec.checker import Checker
 from krtlab.spec.facts import FileFacts, NodeEnv, SourceFacts
 from krtlab.spec.pysource import read_python_source
 from krtlab.spec.runner_checks import check_runner, node_runner
-from krtlab.spec.runners import _import_names, kre_py_runner, normalize
+from krtlab.spec.runners import _import_names, kre_py_runner, normalize, requirement_name
 from krtlab.spec.suggest import close_matches, did_you_mean
 
 IMG = "konstellation/kre-py:1.23.0"
@@ -232,3 +234,33 @@ def test_the_tag_of_a_kre_py_image():
     assert kre_py_tag("konstellation/kre-py:1 x:2") == "1 x:2"
     assert kre_py_tag("registry.example.com/x:1") is None
     assert kre_py_runner("konstellation/kre-py") is None
+
+
+# -- the distribution a requirements.txt line names (spec.runners.requirement_name) --------
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("lightgbm==4.5.0", "lightgbm"),
+        ("  scikit-learn >= 1.0", "scikit-learn"),
+        ("requests[socks]==2.31", "requests"),
+        ("zope.interface", "zope.interface"),
+        ("Pillow", "Pillow"),
+        ("x", "x"),
+        ("torch @ https://example.com/torch.whl", "torch"),
+        ("six; python_version < '3'", "six"),
+        ("pkg (>=1.0)", "pkg"),
+        ("a.b_c-d", "a.b_c-d"),
+    ],
+)
+def test_requirement_name(line, name):
+    assert requirement_name(line) == name
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["-r other.txt", "./local/pkg", "", "  # comment", "git+https://example.com/x.git", "pkg-"],
+)
+def test_a_line_that_is_not_a_requirement(line):
+    assert requirement_name(line) is None
