@@ -2018,17 +2018,8 @@ def test_a_function_under_a_second_name_changed_later_is_refused(load):
 # ---- how a global is bound: modules, krtlab objects, literals, decorated defs (Capturer._bind) --
 
 
-def bind_module(tmp_path, monkeypatch, name: str, text: str):
-    """Module ``name`` of ``text``, written to a file and imported (capture reads its source)."""
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module(name)
-    monkeypatch.setitem(sys.modules, name, module)
-    return module
-
-
-def test_a_module_bound_without_an_import_statement_is_imported(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_mod", """\
+def test_a_module_bound_without_an_import_statement_is_imported(load):
+    mod = load("bind_mod", textwrap.dedent("""\
         import importlib
 
         codec = importlib.import_module("json")
@@ -2036,14 +2027,14 @@ def test_a_module_bound_without_an_import_statement_is_imported(tmp_path, monkey
 
         def node(req):
             return codec.dumps(req)
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([mod.node], node="n")
     assert cap.imports == ("from __future__ import annotations", "import json as codec")
     assert cap.definitions == ("def node(req):\n    return codec.dumps(req)",)
 
 
-def test_a_krtlab_object_used_at_run_time_is_refused(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_krt", """\
+def test_a_krtlab_object_used_at_run_time_is_refused(load):
+    mod = load("bind_krt", textwrap.dedent("""\
         import krtlab as krt
 
         v = krt.Version("x")
@@ -2051,7 +2042,7 @@ def test_a_krtlab_object_used_at_run_time_is_refused(tmp_path, monkeypatch):
 
         def node(req):
             return v.name
-        """)  # fmt: skip
+        """))  # fmt: skip
     with pytest.raises(CaptureError) as info:
         capture([mod.node], node="n")
     assert str(info.value) == (
@@ -2061,21 +2052,21 @@ def test_a_krtlab_object_used_at_run_time_is_refused(tmp_path, monkeypatch):
     )
 
 
-def test_a_literal_is_written_as_its_value_not_the_statement_that_made_it(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_literal", """\
+def test_a_literal_is_written_as_its_value_not_the_statement_that_made_it(load):
+    mod = load("bind_literal", textwrap.dedent("""\
         WORDS = "a b c".split()
         COUNT = len(WORDS)
 
 
         def node(req):
             return COUNT
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([mod.node], node="n")
     assert cap.definitions == ("COUNT = 3", "def node(req):\n    return COUNT")
 
 
-def test_an_object_answering_every_attribute_is_not_taken_for_a_proto_module(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_any_attr", """\
+def test_an_object_answering_every_attribute_is_not_taken_for_a_proto_module(load):
+    mod = load("bind_any_attr", textwrap.dedent("""\
         class Defaults:
             def __getattr__(self, name):  # any setting not given: its own name
                 return name
@@ -2086,7 +2077,7 @@ def test_an_object_answering_every_attribute_is_not_taken_for_a_proto_module(tmp
 
         def node(req):
             return SETTINGS.colour
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([mod.node], node="n")
     assert "import" not in cap.import_block().replace("from __future__ import annotations", "")
     assert cap.definitions[-2:] == (
@@ -2095,8 +2086,8 @@ def test_an_object_answering_every_attribute_is_not_taken_for_a_proto_module(tmp
     )
 
 
-def test_a_function_or_class_changed_after_its_statement_is_refused(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_changed", """\
+def test_a_function_or_class_changed_after_its_statement_is_refused(load):
+    mod = load("bind_changed", textwrap.dedent("""\
         import functools
 
 
@@ -2128,7 +2119,7 @@ def test_a_function_or_class_changed_after_its_statement_is_refused(tmp_path, mo
 
         def levels(req):
             return Settings.level
-        """)  # fmt: skip
+        """))  # fmt: skip
     where = functools.partial(location, mod.__file__)
     with pytest.raises(CaptureError) as info:
         capture([mod.counts], node="n")
@@ -2147,8 +2138,8 @@ def test_a_function_or_class_changed_after_its_statement_is_refused(tmp_path, mo
     )
 
 
-def test_a_name_for_the_proto_module_and_for_another_object_clashes(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_pb_node", """\
+def test_a_name_for_the_proto_module_and_for_another_object_clashes(load):
+    mod = load("bind_pb_node", textwrap.dedent("""\
         import krtlab as krt
 
         v = krt.Version("clash")
@@ -2157,14 +2148,14 @@ def test_a_name_for_the_proto_module_and_for_another_object_clashes(tmp_path, mo
 
         def node(req):
             return pb.Request(text=req)
-        """)  # fmt: skip
-    other = bind_module(tmp_path, monkeypatch, "bind_pb_other", """\
+        """))  # fmt: skip
+    other = load("bind_pb_other", textwrap.dedent("""\
         import pickle as pb
 
 
         def init(ctx):
             return pb.dumps(ctx)
-        """)  # fmt: skip
+        """))  # fmt: skip
     with pytest.raises(CaptureError) as info:
         capture([mod.node, other.init], node="n")
     assert str(info.value) == (
@@ -2179,17 +2170,17 @@ def test_a_name_for_the_proto_module_and_for_another_object_clashes(tmp_path, mo
     [("threshold", "def threshold():\n    return 0.5\n"), ("SETTINGS", "SETTINGS = object()\n")],
 )
 def test_a_name_from_a_module_named_like_the_runners_is_refused_where_used(
-    tmp_path, monkeypatch, imported, line
+    load, monkeypatch, imported, line
 ):
     monkeypatch.delitem(sys.modules, "context", raising=False)
-    (tmp_path / "context.py").write_text(line)
-    mod = bind_module(tmp_path, monkeypatch, f"bind_runner_{imported.lower()}", f"""\
+    load("context", line)
+    mod = load(f"bind_runner_{imported.lower()}", textwrap.dedent(f"""\
         from context import {imported}
 
 
         def node(req):
             return {imported}
-        """)  # fmt: skip
+        """))  # fmt: skip
     with pytest.raises(CaptureError) as info:
         capture([mod.node], node="n")
     where = location(mod.__file__, 5)
@@ -2199,15 +2190,15 @@ def test_a_name_from_a_module_named_like_the_runners_is_refused_where_used(
     )
 
 
-def test_an_object_imported_from_a_local_module_keeps_its_import(tmp_path, monkeypatch):
-    (tmp_path / "bind_settings.py").write_text("class S:\n    pass\n\n\nSETTINGS = S()\n")
-    mod = bind_module(tmp_path, monkeypatch, "bind_uses_settings", """\
+def test_an_object_imported_from_a_local_module_keeps_its_import(load):
+    load("bind_settings", "class S:\n    pass\n\n\nSETTINGS = S()\n")
+    mod = load("bind_uses_settings", textwrap.dedent("""\
         from bind_settings import SETTINGS
 
 
         def node(req):
             return SETTINGS
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([mod.node], node="n")
     assert cap.imports == (
         "from __future__ import annotations",
@@ -2216,23 +2207,23 @@ def test_an_object_imported_from_a_local_module_keeps_its_import(tmp_path, monke
     assert cap.definitions == ("def node(req):\n    return SETTINGS",)
 
 
-def test_a_clashing_name_used_only_in_an_annotation_leaves_nothing_behind(tmp_path, monkeypatch):
-    first = bind_module(tmp_path, monkeypatch, "bind_ann_a", """\
+def test_a_clashing_name_used_only_in_an_annotation_leaves_nothing_behind(load):
+    first = load("bind_ann_a", textwrap.dedent("""\
         class Config:
             level = 1
 
 
         def node(req):
             return Config.level
-        """)  # fmt: skip
-    second = bind_module(tmp_path, monkeypatch, "bind_ann_b", """\
+        """))  # fmt: skip
+    second = load("bind_ann_b", textwrap.dedent("""\
         class Config:
             level = 2
 
 
         def setup(ctx: Config):
             return 0
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([first.node, second.setup], node="n")
     assert cap.definitions == (  # the second Config would have replaced the first at run time
         "class Config:\n    level = 1",
@@ -2242,8 +2233,8 @@ def test_a_clashing_name_used_only_in_an_annotation_leaves_nothing_behind(tmp_pa
     assert run_module(cap)["node"](None) == 1
 
 
-def test_a_node_behind_the_users_own_wraps_decorator_is_its_decorated_def(tmp_path, monkeypatch):
-    mod = bind_module(tmp_path, monkeypatch, "bind_timed_root", """\
+def test_a_node_behind_the_users_own_wraps_decorator_is_its_decorated_def(load):
+    mod = load("bind_timed_root", textwrap.dedent("""\
         import functools
 
         import krtlab as krt
@@ -2262,7 +2253,7 @@ def test_a_node_behind_the_users_own_wraps_decorator_is_its_decorated_def(tmp_pa
         @timed
         def node(req):
             return req * 2
-        """)  # fmt: skip
+        """))  # fmt: skip
     cap = capture([mod.node], node="n")
     assert cap.roots == ("node",)
     assert cap.definitions[-1] == "@timed\ndef node(req):\n    return req * 2"
